@@ -1,0 +1,122 @@
+"""The jupyter_canvas server extension: its settings, its engines and its routes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Float, Int
+
+from ._version import __version__
+from .base import SERVICES_KEY
+from .events.bus import EventBus
+from .queue.engine import ExecutionQueue
+from .status.lifecycle import KernelLifecycle
+
+
+@dataclass
+class CanvasConfig:
+    """The settings the handlers read, copied from :class:`CanvasApp`'s traits."""
+
+    max_body_bytes: int = 10 * 1024 * 1024
+    max_code_bytes: int = 1024 * 1024
+    max_wait_seconds: float = 60.0
+    ws_send_buffer: int = 10_000
+    ws_ping_interval: float = 30.0
+
+
+@dataclass
+class CanvasServices:
+    """The extension's engines, shared by its handlers through the tornado settings."""
+
+    config: CanvasConfig
+    bus: EventBus
+    queue: ExecutionQueue
+    lifecycle: KernelLifecycle
+    #: The notebook layer (``notebook.service.NotebookService``) once it is wired.
+    notebooks: Any = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+class CanvasApp(ExtensionApp):
+    """Server-side execution queue, kernel status, server-owned outputs and canvas rooms."""
+
+    name = "jupyter_canvas"
+    version = __version__
+    description = __doc__ or ""
+    load_other_extensions = True
+
+    max_queued_per_kernel = Int(
+        1000, config=True, help="How many entries may wait in one kernel's queue (429 beyond)."
+    )
+    retain_finished = Int(
+        1000, config=True, help="How many finished entries are kept for GET /api/queue."
+    )
+    retain_seconds = Float(
+        3600.0, config=True, help="How long (seconds) a finished entry is kept; 0 keeps it until "
+        "retain_finished pushes it out."
+    )
+    kernel_ready_timeout = Float(
+        60.0, config=True, help="How long (seconds) to wait for a kernel to answer before an "
+        "entry fails."
+    )
+    event_buffer_size = Int(
+        10_000, config=True, help="How many events the events websocket keeps for replay."
+    )
+    ws_send_buffer = Int(
+        10_000, config=True, help="How many events may wait for one events-websocket client "
+        "before it is dropped (it can reconnect with since=)."
+    )
+    max_body_bytes = Int(
+        10 * 1024 * 1024, config=True, help="Largest request body accepted (413 beyond)."
+    )
+    max_code_bytes = Int(
+        1024 * 1024, config=True, help="Largest code of one entry accepted (413 beyond)."
+    )
+
+    def initialize_settings(self) -> None:
+        """Create the engines and put them where the handlers find them."""
+        serverapp = self.serverapp
+        assert serverapp is not None
+        km = serverapp.kernel_manager
+        bus = EventBus(self.event_buffer_size)
+        queue = ExecutionQueue(
+            km,
+            bus,
+            max_queued_per_kernel=self.max_queued_per_kernel,
+            retain_finished=self.retain_finished,
+            retain_seconds=self.retain_seconds,
+            kernel_ready_timeout=self.kernel_ready_timeout,
+            log=self.log,
+        )
+        lifecycle = KernelLifecycle(km, log=self.log)
+        lifecycle.add_listener(queue.on_lifecycle)
+        queue.set_lifecycle_hint(lifecycle.emit)
+        config = CanvasConfig(
+            max_body_bytes=self.max_body_bytes,
+            max_code_bytes=self.max_code_bytes,
+            ws_send_buffer=self.ws_send_buffer,
+        )
+        self.services = CanvasServices(config=config, bus=bus, queue=queue, lifecycle=lifecycle)
+        self.settings[SERVICES_KEY] = self.services
+
+    def initialize_handlers(self) -> None:
+        """Register every route of the extension (each service lists its own)."""
+        from .queue.handlers import default_handlers as queue_handlers
+
+        self.handlers.extend(queue_handlers)
+
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        """Late wiring: things that exist only once every extension has loaded."""
+        self.services.lifecycle.attach_event_logger(getattr(serverapp, "event_logger", None))
+        km = serverapp.kernel_manager
+        for kernel_id in list(km.list_kernel_ids()):
+            self.services.lifecycle.hook_restarter(kernel_id)
+
+    async def stop_extension(self) -> None:
+        """Cancel what is queued and close our kernel clients."""
+        await self.services.queue.shutdown("server stopped")
+
+
+main = launch_new_instance = CanvasApp.launch_instance

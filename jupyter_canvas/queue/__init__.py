@@ -1,0 +1,1 @@
+"""The execution queue: entries, the per-kernel FIFO engine and its REST handlers."""

@@ -1,0 +1,744 @@
+"""The execution queue: one FIFO and one worker per kernel.
+
+Kernels are driven only through the server's own kernel manager. Each kernel gets one
+server-side client of its own (a fresh session), created on first use and kept while
+the kernel lives; a worker task takes the kernel's entries one at a time, in order.
+
+Every state change and output is published on the :class:`~jupyter_canvas.events.bus.EventBus`
+and handed to the optional :class:`CellBridge` (notebook cells) and audit hook.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import inspect
+import logging
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+from typing import Any, Protocol
+
+from jupyter_client.session import Session
+
+from ..events.bus import EventBus
+from ..outputs import OUTPUT_MSG_TYPES, message_to_output
+from ..status import lifecycle as lc
+from .models import Entry, EntryState, utcnow
+
+
+class QueueError(Exception):
+    """A request the queue cannot honour; ``status`` is the HTTP status it maps to."""
+
+    status = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class KernelNotFound(QueueError):
+    """The kernel id is not one of the server's kernels."""
+
+    status = 404
+
+
+class QueueFull(QueueError):
+    """The kernel's queue is at its configured limit."""
+
+    status = 429
+
+
+class EntryNotFound(QueueError):
+    """The entry id is unknown or no longer retained."""
+
+    status = 404
+
+
+class InvalidState(QueueError):
+    """The entry is not in a state that allows the operation."""
+
+    status = 409
+
+
+class CellBridge(Protocol):
+    """What the queue needs from the notebook layer to run notebook cells."""
+
+    async def resolve_source(self, entry: Entry) -> str:
+        """Return the cell's source as it is now (live document, else the file)."""
+
+    async def cell_started(self, entry: Entry) -> None:
+        """Clear the cell's outputs and mark it running; follow ``entry.outputs``."""
+
+    async def cell_finished(self, entry: Entry) -> None:
+        """Write the final state of the cell (execution count, idle)."""
+
+
+TransitionHook = Callable[[Entry, EntryState | None], None]
+
+
+class _Run:
+    """The execution in flight on a kernel: what has come back for it so far."""
+
+    __slots__ = ("done", "entry", "idle", "msg_id", "reply")
+
+    def __init__(self, entry: Entry, msg_id: str, done: asyncio.Future[None]) -> None:
+        self.entry = entry
+        self.msg_id = msg_id
+        self.done = done
+        self.reply: dict[str, Any] | None = None
+        self.idle = False
+
+
+class KernelQueue:
+    """The FIFO, the worker and the client of one kernel."""
+
+    def __init__(self, engine: ExecutionQueue, kernel_id: str) -> None:
+        self.engine = engine
+        self.kernel_id = kernel_id
+        self.pending: deque[Entry] = deque()
+        self.running: Entry | None = None
+        self.client: Any = None
+        self._run: _Run | None = None
+        self._readers: list[asyncio.Task[None]] = []
+        self._wake = asyncio.Event()
+        # Cleared while the kernel restarts or shuts down: the worker starts nothing then.
+        self._available = asyncio.Event()
+        self._available.set()
+        # Held while an entry is being started or the kernel interrupted, so an interrupt
+        # meant for one entry never lands on the next.
+        self._gate = asyncio.Lock()
+        self.closed = False
+        self._task = asyncio.get_running_loop().create_task(self._work())
+
+    # -- the worker ------------------------------------------------------------------------
+    async def _work(self) -> None:
+        while not self.closed:
+            if not self.pending:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            if not self._available.is_set():
+                try:
+                    await asyncio.wait_for(
+                        self._available.wait(), self.engine.kernel_ready_timeout
+                    )
+                except asyncio.TimeoutError:
+                    # The restart never announced itself: try the kernel anyway; if it
+                    # does not answer, the entry fails with a reason below.
+                    self._available.set()
+                continue
+            entry = self.pending.popleft()
+            try:
+                await self._execute(entry)
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:  # never let one entry kill the worker
+                self.engine.log.exception("jupyter_canvas: entry %s failed to run", entry.id)
+                if not entry.terminal:
+                    self._finish(
+                        entry,
+                        EntryState.ERROR,
+                        reason=f"could not run: {err}",
+                        error=_error_dict(type(err).__name__, str(err)),
+                    )
+
+    def wake(self) -> None:
+        """Tell the worker there is work."""
+        self._wake.set()
+
+    async def _execute(self, entry: Entry) -> None:
+        loop = asyncio.get_running_loop()
+        async with self._gate:
+            if entry.terminal:
+                return
+            entry.state = EntryState.RUNNING
+            entry.started_at = utcnow()
+            self.running = entry
+            self.engine._transition(entry, EntryState.QUEUED)
+            bridge = self.engine.cell_bridge if entry.path else None
+            try:
+                if bridge is not None:
+                    if entry.source_from_notebook:
+                        entry.code = await bridge.resolve_source(entry)
+                    await bridge.cell_started(entry)
+                client = await self._ensure_client()
+            except Exception as err:
+                self._finish(
+                    entry,
+                    EntryState.ERROR,
+                    reason=f"could not start: {err}",
+                    error=_error_dict(type(err).__name__, str(err)),
+                )
+                return
+            if entry.terminal:  # cancelled or the kernel died while we got ready
+                return
+            done: asyncio.Future[None] = loop.create_future()
+            msg_id = client.execute(entry.code, allow_stdin=True, stop_on_error=False)
+            entry.msg_id = msg_id
+            self._run = _Run(entry, msg_id, done)
+        try:
+            await done
+        finally:
+            if self._run is not None and self._run.entry is entry:
+                self._run = None
+
+    async def _ensure_client(self) -> Any:
+        if self.client is not None:
+            return self.client
+        self.client = await self.engine.open_client(self.kernel_id)
+        client = self.client
+        self._readers = [
+            asyncio.create_task(self._read(client, client.iopub_channel, self._on_iopub)),
+            asyncio.create_task(self._read(client, client.shell_channel, self._on_shell)),
+            asyncio.create_task(self._read(client, client.stdin_channel, self._on_stdin)),
+        ]
+        return client
+
+    async def _read(self, client: Any, channel: Any, handle: Callable[[dict], None]) -> None:
+        while self.client is client:
+            try:
+                msg = await channel.get_msg()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                if self.client is not client or self.closed:
+                    return
+                # A closed socket or a message that does not deserialize: wait a bit
+                # rather than spin, then carry on with the next message.
+                await asyncio.sleep(0.05)
+                continue
+            try:
+                handle(msg)
+            except Exception:
+                self.engine.log.exception("jupyter_canvas: could not handle %s", msg.get("msg_type"))
+
+    def close_client(self) -> None:
+        """Drop the client (a new one is made for the next entry)."""
+        client, self.client = self.client, None
+        for task in self._readers:
+            task.cancel()
+        self._readers = []
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.stop_channels()
+
+    # -- messages from the kernel ----------------------------------------------------------
+    def _on_iopub(self, msg: dict[str, Any]) -> None:
+        msg_type = msg["header"]["msg_type"]
+        content = msg["content"]
+        self.engine._kernel_message(self.kernel_id, msg)
+        if msg_type == "shutdown_reply":
+            kind = lc.RESTARTING if content.get("restart") else lc.SHUTTING_DOWN
+            reason = "kernel restarted" if content.get("restart") else "kernel was shut down"
+            self.kernel_down(reason, restarting=True)
+            self.engine.lifecycle_hint(lc.LifecycleEvent(self.kernel_id, kind, reason))
+            return
+        run = self._run
+        if run is None or msg["parent_header"].get("msg_id") != run.msg_id:
+            return
+        entry = run.entry
+        if msg_type == "status":
+            if content.get("execution_state") == "idle":
+                run.idle = True
+                self._maybe_complete(run)
+            return
+        if msg_type == "execute_input":
+            count = content.get("execution_count")
+            if isinstance(count, int):
+                entry.execution_count = count
+            return
+        if msg_type in OUTPUT_MSG_TYPES:
+            entry.outputs.apply(msg_type, content)
+            self.engine._output(entry, msg_type, content)
+
+    def _on_shell(self, msg: dict[str, Any]) -> None:
+        run = self._run
+        if run is None or msg["parent_header"].get("msg_id") != run.msg_id:
+            return
+        if msg["header"]["msg_type"] == "execute_reply":
+            run.reply = msg["content"]
+            count = run.reply.get("execution_count")
+            if isinstance(count, int):
+                run.entry.execution_count = count
+            self._maybe_complete(run)
+
+    def _on_stdin(self, msg: dict[str, Any]) -> None:
+        run = self._run
+        if run is None or msg["parent_header"].get("msg_id") != run.msg_id:
+            return
+        if msg["header"]["msg_type"] == "input_request":
+            entry = run.entry
+            entry.input_request = {
+                "prompt": msg["content"].get("prompt", ""),
+                "password": bool(msg["content"].get("password", False)),
+            }
+            previous = entry.state
+            entry.state = EntryState.AWAITING_INPUT
+            self.engine._transition(entry, previous)
+
+    def _maybe_complete(self, run: _Run) -> None:
+        if run.reply is None or not run.idle or run.done.done():
+            return
+        entry = run.entry
+        reply = run.reply
+        status = reply.get("status")
+        self._run = None
+        if entry.cancel_reason is not None:
+            self._finish(entry, EntryState.CANCELLED, reason=entry.cancel_reason)
+        elif status == "ok":
+            self._finish(entry, EntryState.DONE)
+        elif status == "aborted":
+            self._finish(entry, EntryState.CANCELLED, reason="aborted by the kernel")
+        else:
+            error = _error_dict(
+                reply.get("ename", "Error"), reply.get("evalue", ""), reply.get("traceback", [])
+            )
+            self._finish(entry, EntryState.ERROR, error=error)
+            if entry.stop_on_error:
+                self.cancel_pending(
+                    f"an earlier cell failed: {error['ename']} (entry {entry.id}"
+                    + (f", cell {entry.cell_id})" if entry.cell_id else ")")
+                )
+        run.done.set_result(None)
+
+    # -- endings -----------------------------------------------------------------------------
+    def _finish(
+        self,
+        entry: Entry,
+        state: EntryState,
+        *,
+        reason: str | None = None,
+        error: dict[str, Any] | None = None,
+    ) -> None:
+        if entry.terminal:
+            return
+        previous = entry.state
+        entry.state = state
+        entry.reason = reason
+        entry.error = error
+        entry.input_request = None
+        entry.finished_at = utcnow()
+        if self.running is entry:
+            self.running = None
+        self.engine._finished(entry, previous)
+
+    def cancel_pending(self, reason: str) -> list[Entry]:
+        """Cancel every queued entry of this kernel with ``reason``."""
+        cancelled = list(self.pending)
+        self.pending.clear()
+        for entry in cancelled:
+            self._finish(entry, EntryState.CANCELLED, reason=reason)
+        return cancelled
+
+    def kernel_down(self, reason: str, *, restarting: bool) -> None:
+        """The kernel died, restarts or was shut down: end the running and queued entries."""
+        run, self._run = self._run, None
+        running = self.running
+        if running is not None and not running.terminal:
+            self._finish(
+                running,
+                EntryState.ERROR,
+                reason=f"kernel died: {reason}" if "died" not in reason else reason,
+                error=_error_dict("KernelDied", reason),
+            )
+        if run is not None and not run.done.done():
+            run.done.set_result(None)
+        self.cancel_pending(reason)
+        self.close_client()
+        if restarting:
+            self._available.clear()
+
+    def kernel_back(self) -> None:
+        """The kernel restarted: entries queued from now on run on the new process."""
+        self.close_client()
+        self._available.set()
+        self.wake()
+
+    async def interrupt_for(self, entry: Entry, reason: str) -> None:
+        """Cancel the running ``entry``: interrupt the kernel; it ends cancelled."""
+        async with self._gate:
+            if entry is not self.running or entry.terminal:
+                return
+            entry.cancel_reason = reason
+            await self.engine.interrupt(self.kernel_id)
+
+    async def close(self) -> None:
+        """Stop the worker and the client."""
+        self.closed = True
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._task
+        self.close_client()
+
+
+def _error_dict(ename: str, evalue: str, traceback: list[str] | None = None) -> dict[str, Any]:
+    return {"ename": ename, "evalue": evalue, "traceback": list(traceback or [])}
+
+
+class ExecutionQueue:
+    """Queues code on the server's kernels and follows every entry to its end."""
+
+    def __init__(
+        self,
+        kernel_manager: Any,
+        bus: EventBus,
+        *,
+        max_queued_per_kernel: int = 1000,
+        retain_finished: int = 1000,
+        retain_seconds: float = 3600.0,
+        kernel_ready_timeout: float = 60.0,
+        log: logging.Logger | None = None,
+    ) -> None:
+        self.kernel_manager = kernel_manager
+        self.bus = bus
+        self.max_queued_per_kernel = max_queued_per_kernel
+        self.retain_finished = retain_finished
+        self.retain_seconds = retain_seconds
+        self.kernel_ready_timeout = kernel_ready_timeout
+        self.log = log or logging.getLogger(__name__)
+        self.cell_bridge: CellBridge | None = None
+        self._kernels: dict[str, KernelQueue] = {}
+        self._live: dict[str, Entry] = {}
+        self._retained: OrderedDict[str, Entry] = OrderedDict()
+        self._transition_hooks: list[TransitionHook] = []
+        self._message_hooks: list[Callable[[str, dict[str, Any]], None]] = []
+        self._lifecycle_hint: Callable[[lc.LifecycleEvent], None] | None = None
+
+    # -- wiring ------------------------------------------------------------------------------
+    def add_transition_hook(self, hook: TransitionHook) -> None:
+        """Call ``hook(entry, previous_state)`` on every state change."""
+        self._transition_hooks.append(hook)
+
+    def add_message_hook(self, hook: Callable[[str, dict[str, Any]], None]) -> None:
+        """Call ``hook(kernel_id, msg)`` for every IOPub message the queue's clients see."""
+        self._message_hooks.append(hook)
+
+    def set_lifecycle_hint(self, hint: Callable[[lc.LifecycleEvent], None]) -> None:
+        """Where to report lifecycle signals seen on IOPub (a shutdown_reply)."""
+        self._lifecycle_hint = hint
+
+    def lifecycle_hint(self, event: lc.LifecycleEvent) -> None:
+        """Report a lifecycle signal seen on a kernel's IOPub."""
+        if self._lifecycle_hint is not None:
+            self._lifecycle_hint(event)
+
+    def on_lifecycle(self, event: lc.LifecycleEvent) -> None:
+        """React to a kernel's lifecycle: end entries, hold or release the worker."""
+        queue = self._kernels.get(event.kernel_id or "")
+        if queue is None:
+            return
+        if event.kind == lc.AUTORESTARTING:
+            queue.kernel_down(event.reason or "kernel died", restarting=True)
+        elif event.kind == lc.RESTARTED:
+            if queue.running is not None or queue._available.is_set():
+                # A restart we did not see begin (no shutdown_reply on IOPub).
+                queue.kernel_down("kernel restarted", restarting=True)
+            queue.kernel_back()
+        elif event.kind in (lc.SHUTDOWN, lc.DEAD):
+            queue.kernel_down(event.reason or "kernel died", restarting=False)
+            self._kernels.pop(queue.kernel_id, None)
+            asyncio.get_running_loop().create_task(queue.close())
+
+    # -- kernels -------------------------------------------------------------------------------
+    def has_kernel(self, kernel_id: str) -> bool:
+        """Whether the server's kernel manager knows this kernel."""
+        try:
+            return kernel_id in self.kernel_manager
+        except Exception:
+            return False
+
+    async def open_client(self, kernel_id: str) -> Any:
+        """Create, start and ready a client of our own for one kernel."""
+        kernel = self.kernel_manager.get_kernel(kernel_id)
+        await self._wait_started(kernel)
+        kwargs: dict[str, Any] = {}
+        base_session = getattr(kernel, "session", None)
+        if base_session is not None and hasattr(kernel, "connection_file"):
+            # A fresh session: sharing km.client()'s can route replies to another socket.
+            kwargs["session"] = Session(
+                key=base_session.key,
+                signature_scheme=base_session.signature_scheme,
+                username="jupyter_canvas",
+            )
+        client = kernel.client(**kwargs)
+        started = client.start_channels()
+        if inspect.isawaitable(started):
+            await started
+        try:
+            await client.wait_for_ready(timeout=self.kernel_ready_timeout)
+        except Exception:
+            with contextlib.suppress(Exception):
+                client.stop_channels()
+            raise RuntimeError(
+                f"kernel {kernel_id} did not answer within {self.kernel_ready_timeout:g} s"
+            ) from None
+        return client
+
+    async def _wait_started(self, kernel: Any) -> None:
+        """Wait for a local kernel's process to be up (its ``ready`` future)."""
+        ready = getattr(kernel, "ready", None)
+        if ready is None:
+            return
+        if isinstance(ready, concurrent.futures.Future):
+            ready = asyncio.wrap_future(ready)
+        if isinstance(ready, asyncio.Future):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(ready), self.kernel_ready_timeout)
+
+    async def interrupt(self, kernel_id: str) -> None:
+        """Interrupt a kernel through the server's kernel manager."""
+        await self.kernel_manager.interrupt_kernel(kernel_id)
+
+    def _queue_for(self, kernel_id: str) -> KernelQueue:
+        queue = self._kernels.get(kernel_id)
+        if queue is None:
+            queue = self._kernels[kernel_id] = KernelQueue(self, kernel_id)
+        return queue
+
+    # -- queueing ------------------------------------------------------------------------------
+    def check_capacity(self, kernel_id: str, count: int) -> None:
+        """Raise if ``count`` more entries do not fit on the kernel (all or nothing)."""
+        if not self.has_kernel(kernel_id):
+            raise KernelNotFound(f"no kernel with id {kernel_id!r}: start one with POST /api/kernels")
+        queue = self._kernels.get(kernel_id)
+        queued = len(queue.pending) if queue else 0
+        if queued + count > self.max_queued_per_kernel:
+            raise QueueFull(
+                f"kernel {kernel_id} has {queued} queued entries; {count} more would exceed "
+                f"the limit of {self.max_queued_per_kernel} (CanvasApp.max_queued_per_kernel). "
+                "Wait for some to finish, or clear the queue."
+            )
+
+    def submit(self, entries: list[Entry]) -> list[Entry]:
+        """Queue entries (all on one kernel, in order); all or nothing."""
+        if not entries:
+            return []
+        kernel_id = entries[0].kernel_id
+        self.check_capacity(kernel_id, len(entries))
+        queue = self._queue_for(kernel_id)
+        for entry in entries:
+            self._live[entry.id] = entry
+            queue.pending.append(entry)
+            self._transition(entry, None)
+        queue.wake()
+        return entries
+
+    # -- reading -------------------------------------------------------------------------------
+    def get(self, entry_id: str) -> Entry:
+        """Return an entry the server still knows, or raise :class:`EntryNotFound`."""
+        self._prune()
+        entry = self._live.get(entry_id) or self._retained.get(entry_id)
+        if entry is None:
+            raise EntryNotFound(
+                f"no entry with id {entry_id!r}: it never existed or is no longer retained"
+            )
+        return entry
+
+    def position(self, entry: Entry) -> int | None:
+        """The entry's 0-based place among its kernel's queued entries, if queued."""
+        if entry.state is not EntryState.QUEUED:
+            return None
+        queue = self._kernels.get(entry.kernel_id)
+        if queue is None:
+            return None
+        for index, queued in enumerate(queue.pending):
+            if queued is entry:
+                return index
+        return None
+
+    def list(
+        self,
+        kernel_id: str | None = None,
+        path: str | None = None,
+        states: Iterable[EntryState] | None = None,
+    ) -> list[tuple[Entry, int | None]]:
+        """Running and queued entries in run order, then retained ones, newest first."""
+        self._prune()
+        wanted = set(states) if states else None
+
+        def keep(entry: Entry) -> bool:
+            return (
+                (kernel_id is None or entry.kernel_id == kernel_id)
+                and (path is None or entry.path == path)
+                and (wanted is None or entry.state in wanted)
+            )
+
+        result: list[tuple[Entry, int | None]] = []
+        for queue in self._kernels.values():
+            if kernel_id is not None and queue.kernel_id != kernel_id:
+                continue
+            if queue.running is not None and keep(queue.running):
+                result.append((queue.running, None))
+            for index, entry in enumerate(queue.pending):
+                if keep(entry):
+                    result.append((entry, index))
+        result.extend((entry, None) for entry in reversed(self._retained.values()) if keep(entry))
+        return result
+
+    def kernel_summary(self, kernel_id: str) -> dict[str, Any]:
+        """``{"running": id or None, "queued": n}`` for the status route."""
+        queue = self._kernels.get(kernel_id)
+        if queue is None:
+            return {"running": None, "queued": 0}
+        return {
+            "running": queue.running.id if queue.running is not None else None,
+            "queued": len(queue.pending),
+        }
+
+    # -- acting --------------------------------------------------------------------------------
+    async def cancel(self, entry_id: str, by: str) -> Entry:
+        """Cancel one entry: a queued one leaves the queue, a running one is interrupted."""
+        entry = self.get(entry_id)
+        if entry.terminal:
+            raise InvalidState(
+                f"entry {entry_id} is already {entry.state.value}; only queued or running "
+                "entries can be cancelled"
+            )
+        reason = f"cancelled by {by}"
+        queue = self._kernels.get(entry.kernel_id)
+        if queue is None:  # pragma: no cover - live entries always have a queue
+            raise EntryNotFound(f"entry {entry_id} has no kernel queue")
+        if entry.state is EntryState.QUEUED:
+            with contextlib.suppress(ValueError):
+                queue.pending.remove(entry)
+            queue._finish(entry, EntryState.CANCELLED, reason=reason)
+        else:
+            await queue.interrupt_for(entry, reason)
+            await entry.wait_finished(self.kernel_ready_timeout)
+        return entry
+
+    async def clear(self, by: str, kernel_id: str | None = None, path: str | None = None) -> list[str]:
+        """Cancel every queued entry of a kernel (or notebook) and interrupt the running one."""
+        reason = f"queue cleared by {by}"
+        cancelled: list[str] = []
+        running: list[tuple[KernelQueue, Entry]] = []
+        for queue in list(self._kernels.values()):
+            if kernel_id is not None and queue.kernel_id != kernel_id:
+                continue
+            if path is None:
+                cancelled.extend(e.id for e in queue.cancel_pending(reason))
+            else:
+                mine = [e for e in queue.pending if e.path == path]
+                for entry in mine:
+                    queue.pending.remove(entry)
+                    queue._finish(entry, EntryState.CANCELLED, reason=reason)
+                cancelled.extend(e.id for e in mine)
+            if queue.running is not None and (path is None or queue.running.path == path):
+                running.append((queue, queue.running))
+        for queue, entry in running:
+            await queue.interrupt_for(entry, reason)
+            cancelled.append(entry.id)
+        for _queue, entry in running:
+            await entry.wait_finished(self.kernel_ready_timeout)
+        return cancelled
+
+    async def send_input(self, entry_id: str, value: str) -> Entry:
+        """Answer the ``input()`` an entry waits on."""
+        entry = self.get(entry_id)
+        queue = self._kernels.get(entry.kernel_id)
+        if entry.state is not EntryState.AWAITING_INPUT or queue is None or queue.client is None:
+            raise InvalidState(
+                f"entry {entry_id} is {entry.state.value}, not awaiting_input: "
+                "there is no input() to answer"
+            )
+        queue.client.input(value)
+        entry.input_request = None
+        entry.state = EntryState.RUNNING
+        self._transition(entry, EntryState.AWAITING_INPUT)
+        return entry
+
+    async def shutdown(self, reason: str = "server stopped") -> None:
+        """Cancel everything and close every client (the server is stopping)."""
+        for queue in list(self._kernels.values()):
+            queue.cancel_pending(reason)
+            if queue.running is not None:
+                queue._finish(queue.running, EntryState.CANCELLED, reason=reason)
+            await queue.close()
+        self._kernels.clear()
+
+    # -- bookkeeping ---------------------------------------------------------------------------
+    def _transition(self, entry: Entry, previous: EntryState | None) -> None:
+        position = self.position(entry) if entry.state is EntryState.QUEUED else None
+        self.bus.publish(
+            {"type": "entry", "entry": entry.to_json(position, with_outputs=False)},
+            kernel_id=entry.kernel_id,
+            path=entry.path,
+        )
+        for hook in self._transition_hooks:
+            try:
+                hook(entry, previous)
+            except Exception:
+                self.log.exception("jupyter_canvas: transition hook failed")
+
+    def _finished(self, entry: Entry, previous: EntryState) -> None:
+        self._live.pop(entry.id, None)
+        self._retained[entry.id] = entry
+        self._transition(entry, previous)
+        entry.mark_finished()
+        bridge = self.cell_bridge if entry.path else None
+        if bridge is not None and previous is not EntryState.QUEUED:
+            task = asyncio.get_running_loop().create_task(bridge.cell_finished(entry))
+            task.add_done_callback(_log_task_error(self.log))
+        self._prune()
+
+    def _output(self, entry: Entry, msg_type: str, content: dict[str, Any]) -> None:
+        if msg_type == "clear_output":
+            payload: dict[str, Any] = {
+                "type": "clear_output",
+                "entry_id": entry.id,
+                "kernel_id": entry.kernel_id,
+                "path": entry.path,
+                "cell_id": entry.cell_id,
+                "wait": bool(content.get("wait", False)),
+            }
+        else:
+            output = message_to_output(msg_type, content)
+            if output is None:  # update_display_data
+                output = {
+                    "output_type": "update_display_data",
+                    "data": content.get("data", {}),
+                    "metadata": content.get("metadata", {}),
+                }
+            transient = content.get("transient")
+            if transient:
+                output["transient"] = transient
+            payload = {
+                "type": "output",
+                "entry_id": entry.id,
+                "kernel_id": entry.kernel_id,
+                "path": entry.path,
+                "cell_id": entry.cell_id,
+                "output": output,
+            }
+        self.bus.publish(payload, kernel_id=entry.kernel_id, path=entry.path)
+
+    def _kernel_message(self, kernel_id: str, msg: dict[str, Any]) -> None:
+        for hook in self._message_hooks:
+            hook(kernel_id, msg)
+
+    def _prune(self) -> None:
+        retained = self._retained
+        while len(retained) > self.retain_finished:
+            retained.popitem(last=False)
+        if self.retain_seconds > 0 and retained:
+            horizon = utcnow() - timedelta(seconds=self.retain_seconds)
+            while retained:
+                oldest = next(iter(retained.values()))
+                if oldest.finished_at is not None and oldest.finished_at >= horizon:
+                    break
+                retained.popitem(last=False)
+
+    @property
+    def retained_count(self) -> int:
+        """How many finished entries are kept."""
+        return len(self._retained)
+
+
+def _log_task_error(log: logging.Logger) -> Callable[[asyncio.Task[Any]], None]:
+    def done(task: asyncio.Task[Any]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("jupyter_canvas: background task failed", exc_info=task.exception())
+
+    return done

@@ -1,0 +1,262 @@
+"""REST handlers of the execution queue: parse and validate, call the engine, write JSON."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.utils import url_path_join
+from tornado import web
+
+from ..base import CanvasAPIHandler
+from .engine import QueueError
+from .models import Entry, EntryState
+
+AUTH_RESOURCE = "kernels"
+
+POST_FIELDS = ("kernel_id", "path", "code", "cell_id", "cell_ids", "select", "stop_on_error")
+
+
+class QueueAPIHandler(CanvasAPIHandler):
+    """Shared by the queue handlers: the resource they are authorized against."""
+
+    auth_resource = AUTH_RESOURCE
+
+    def raise_queue_error(self, err: QueueError) -> None:
+        """Turn an engine refusal into the HTTP error it stands for."""
+        raise web.HTTPError(err.status, err.message) from None
+
+    def entry_json(self, entry: Entry, with_outputs: bool = True) -> dict[str, Any]:
+        """The contract's model of an entry, with its current queue position."""
+        queue = self.services.queue
+        return entry.to_json(queue.position(entry), with_outputs=with_outputs)
+
+
+def _optional_str(body: dict[str, Any], name: str) -> str | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise web.HTTPError(400, f"{name} must be a non-empty string, got {value!r}")
+    return value
+
+
+def validate_post(body: dict[str, Any], max_code_bytes: int) -> dict[str, Any]:
+    """Check a ``POST /api/queue`` body against the contract; return the clean request."""
+    unknown = sorted(set(body) - set(POST_FIELDS))
+    if unknown:
+        raise web.HTTPError(
+            400, f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(POST_FIELDS)}"
+        )
+    kernel_id = _optional_str(body, "kernel_id")
+    path = _optional_str(body, "path")
+    cell_id = _optional_str(body, "cell_id")
+    code = body.get("code")
+    cell_ids = body.get("cell_ids")
+    select = body.get("select")
+    stop_on_error = body.get("stop_on_error", True)
+
+    given = [name for name in ("code", "cell_ids", "select") if body.get(name) is not None]
+    if len(given) != 1:
+        raise web.HTTPError(
+            400,
+            "give exactly one of code, cell_ids or select"
+            + (f" (got {', '.join(given)})" if given else ""),
+        )
+    if not isinstance(stop_on_error, bool):
+        raise web.HTTPError(400, f"stop_on_error must be true or false, got {stop_on_error!r}")
+    if code is not None:
+        if not isinstance(code, str):
+            raise web.HTTPError(400, f"code must be a string, got {type(code).__name__}")
+        size = len(code.encode("utf-8", "surrogatepass"))
+        if max_code_bytes and size > max_code_bytes:
+            raise web.HTTPError(
+                413, f"code is {size} bytes; the limit is {max_code_bytes} (CanvasApp.max_code_bytes)"
+            )
+    if cell_id is not None and (code is None or path is None):
+        raise web.HTTPError(400, "cell_id goes with code and path: it names the cell the code runs as")
+    if cell_ids is not None:
+        if not isinstance(cell_ids, list) or not cell_ids:
+            raise web.HTTPError(400, "cell_ids must be a non-empty list of cell id strings")
+        if not all(isinstance(c, str) and c for c in cell_ids):
+            raise web.HTTPError(400, "cell_ids must hold only non-empty strings")
+    if select is not None:
+        ok = select == "all" or (
+            isinstance(select, dict)
+            and len(select) == 1
+            and next(iter(select)) in ("from", "group")
+            and isinstance(next(iter(select.values())), str)
+            and next(iter(select.values()))
+        )
+        if not ok:
+            raise web.HTTPError(
+                400,
+                'select must be "all", {"from": "<cell id>"} or {"group": "<heading cell id>"}, '
+                f"got {select!r}",
+            )
+    if (cell_ids is not None or select is not None) and path is None:
+        raise web.HTTPError(400, f"{given[0]} needs path: the notebook whose cells to run")
+    if path is None and kernel_id is None:
+        raise web.HTTPError(400, "kernel_id is required to queue code that is not from a notebook")
+    return {
+        "kernel_id": kernel_id,
+        "path": path,
+        "code": code,
+        "cell_id": cell_id,
+        "cell_ids": cell_ids,
+        "select": select,
+        "stop_on_error": stop_on_error,
+    }
+
+
+def parse_states(raw: str | None) -> list[EntryState] | None:
+    """Parse the ``state`` query filter (comma-separated), or answer 400."""
+    if not raw:
+        return None
+    states = []
+    for part in raw.split(","):
+        part = part.strip()
+        try:
+            states.append(EntryState(part))
+        except ValueError:
+            allowed = ", ".join(s.value for s in EntryState)
+            raise web.HTTPError(400, f"unknown state {part!r}; use one of {allowed}") from None
+    return states
+
+
+class QueueHandler(QueueAPIHandler):
+    """``/api/queue``: queue code, list entries, clear a queue."""
+
+    @web.authenticated
+    @authorized("execute")
+    async def post(self) -> None:
+        """Queue a snippet or notebook cells; answer 202 with the entries."""
+        request = validate_post(self.json_body(), self.services.config.max_code_bytes)
+        services = self.services
+        owner = self.user_name()
+        try:
+            if request["path"] is not None:
+                notebooks = services.notebooks
+                if notebooks is None:
+                    raise web.HTTPError(
+                        400, "notebook requests (path) are not available: the notebook service "
+                        "did not load"
+                    )
+                entries = await notebooks.plan(owner=owner, **request)
+            else:
+                kernel_id = request["kernel_id"]
+                services.queue.check_capacity(kernel_id, 1)
+                entries = [
+                    Entry(
+                        kernel_id=kernel_id,
+                        code=request["code"],
+                        owner=owner,
+                        stop_on_error=request["stop_on_error"],
+                    )
+                ]
+            services.queue.submit(entries)
+        except QueueError as err:
+            self.raise_queue_error(err)
+        first = entries[0].id
+        self.set_header("Location", url_path_join(self.base_url, "api/queue", first))
+        self.write_json({"entries": [self.entry_json(e) for e in entries]}, status=202)
+
+    @web.authenticated
+    @authorized("read")
+    async def get(self) -> None:
+        """List entries: running and queued first, in run order, then finished, newest first."""
+        states = parse_states(self.get_query_argument("state", None))
+        kernel_id = self.get_query_argument("kernel_id", None) or None
+        path = self.get_query_argument("path", None) or None
+        listed = self.services.queue.list(kernel_id=kernel_id, path=path, states=states)
+        self.write_json(
+            {"entries": [entry.to_json(pos, with_outputs=False) for entry, pos in listed]}
+        )
+
+    @web.authenticated
+    @authorized("execute")
+    async def delete(self) -> None:
+        """Clear the queue of one kernel or one notebook."""
+        kernel_id = self.get_query_argument("kernel_id", None) or None
+        path = self.get_query_argument("path", None) or None
+        if kernel_id is None and path is None:
+            raise web.HTTPError(
+                400, "say which queue to clear: DELETE /api/queue?kernel_id=<id> or ?path=<notebook>"
+            )
+        queue = self.services.queue
+        if kernel_id is not None and not queue.has_kernel(kernel_id) and not queue.list(
+            kernel_id=kernel_id
+        ):
+            raise web.HTTPError(404, f"no kernel with id {kernel_id!r}")
+        cancelled = await queue.clear(self.user_name(), kernel_id=kernel_id, path=path)
+        self.write_json({"cancelled": cancelled})
+
+
+class EntryHandler(QueueAPIHandler):
+    """``/api/queue/<id>``: read (optionally waiting for the end) or cancel one entry."""
+
+    _waiter: asyncio.Task[Any] | None = None
+
+    @web.authenticated
+    @authorized("read")
+    async def get(self, entry_id: str) -> None:
+        """Answer the entry; with ``?wait=`` hold the answer until it is terminal."""
+        wait = self.float_argument("wait", self.services.config.max_wait_seconds)
+        queue = self.services.queue
+        try:
+            entry = queue.get(entry_id)
+        except QueueError as err:
+            self.raise_queue_error(err)
+        if wait and not entry.terminal:
+            self._waiter = asyncio.ensure_future(entry.wait_finished(wait))
+            try:
+                await self._waiter
+            except asyncio.CancelledError:
+                return  # the client went away
+            finally:
+                self._waiter = None
+        self.write_json(self.entry_json(entry))
+
+    def on_connection_close(self) -> None:
+        """Stop waiting for a client that disconnected during a long poll."""
+        if self._waiter is not None:
+            self._waiter.cancel()
+        super().on_connection_close()
+
+    @web.authenticated
+    @authorized("execute")
+    async def delete(self, entry_id: str) -> None:
+        """Cancel the entry (a running one's kernel is interrupted)."""
+        try:
+            entry = await self.services.queue.cancel(entry_id, self.user_name())
+        except QueueError as err:
+            self.raise_queue_error(err)
+        self.write_json(self.entry_json(entry))
+
+
+class InputHandler(QueueAPIHandler):
+    """``/api/queue/<id>/input``: answer the ``input()`` an entry waits on."""
+
+    @web.authenticated
+    @authorized("execute")
+    async def post(self, entry_id: str) -> None:
+        """Send ``{"value": "text"}`` to the kernel as the answer."""
+        body = self.json_body()
+        value = body.get("value")
+        if not isinstance(value, str) or set(body) - {"value"}:
+            raise web.HTTPError(400, 'send {"value": "<text>"}: value must be a string')
+        try:
+            entry = await self.services.queue.send_input(entry_id, value)
+        except QueueError as err:
+            self.raise_queue_error(err)
+        self.write_json(self.entry_json(entry))
+
+
+_ENTRY = r"(?P<entry_id>(?!events/?$)[^/]+)"
+
+default_handlers = [
+    (r"/api/queue/?", QueueHandler),
+    (rf"/api/queue/{_ENTRY}/input/?", InputHandler),
+    (rf"/api/queue/{_ENTRY}/?", EntryHandler),
+]

@@ -1,0 +1,129 @@
+"""Typed entries of the execution queue: the "Entry" of the public contract."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any
+
+from ..outputs import OutputList
+
+
+class EntryState(str, Enum):
+    """The life of one queued piece of code."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    AWAITING_INPUT = "awaiting_input"
+    DONE = "done"
+    ERROR = "error"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        """Whether nothing can happen to an entry in this state any more."""
+        return self in TERMINAL_STATES
+
+
+TERMINAL_STATES = frozenset({EntryState.DONE, EntryState.ERROR, EntryState.CANCELLED})
+
+
+def utcnow() -> datetime:
+    """Return the current time, timezone-aware in UTC."""
+    return datetime.now(timezone.utc)
+
+
+def isoformat(value: datetime | None) -> str | None:
+    """Format a timestamp as the contract writes it (ISO 8601 with a ``Z``)."""
+    if value is None:
+        return None
+    return value.isoformat().replace("+00:00", "Z")
+
+
+@dataclass(eq=False)
+class Entry:
+    """One queued piece of code and everything that happened to it.
+
+    ``code`` is the source that was (or will be) executed; for a notebook cell queued
+    without code it is filled from the notebook when the entry starts running.
+    """
+
+    kernel_id: str
+    code: str
+    owner: str
+    path: str | None = None
+    cell_id: str | None = None
+    stop_on_error: bool = True
+    #: True when the source must be read from the notebook at start time.
+    source_from_notebook: bool = False
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    state: EntryState = EntryState.QUEUED
+    execution_count: int | None = None
+    outputs: OutputList = field(default_factory=OutputList)
+    error: dict[str, Any] | None = None
+    reason: str | None = None
+    #: The pending ``input()`` request: ``{"prompt": str, "password": bool}``.
+    input_request: dict[str, Any] | None = None
+    queued_at: datetime = field(default_factory=utcnow)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    #: Set when someone asked to cancel the entry while it ran.
+    cancel_reason: str | None = None
+    #: The msg_id of the execute_request sent for this entry.
+    msg_id: str | None = None
+    _finished: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+
+    @property
+    def terminal(self) -> bool:
+        """Whether the entry reached done, error or cancelled."""
+        return self.state.terminal
+
+    @property
+    def duration_ms(self) -> float | None:
+        """Milliseconds between start and finish, once both happened."""
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return round((self.finished_at - self.started_at).total_seconds() * 1000, 3)
+
+    async def wait_finished(self, timeout: float) -> bool:
+        """Wait until the entry is terminal or ``timeout`` seconds passed."""
+        if self.terminal:
+            return True
+        try:
+            await asyncio.wait_for(self._finished.wait(), timeout)
+        except asyncio.TimeoutError:
+            return False
+        return True
+
+    def mark_finished(self) -> None:
+        """Wake everyone waiting on this entry (it just became terminal)."""
+        self._finished.set()
+
+    def to_json(self, position: int | None = None, with_outputs: bool = True) -> dict[str, Any]:
+        """Return the contract's JSON model of the entry."""
+        model: dict[str, Any] = {
+            "id": self.id,
+            "kernel_id": self.kernel_id,
+            "path": self.path,
+            "cell_id": self.cell_id,
+            "code": self.code,
+            "state": self.state.value,
+            "position": position if self.state is EntryState.QUEUED else None,
+            "execution_count": self.execution_count,
+            "error": self.error,
+            "reason": self.reason,
+            "owner": self.owner,
+            "queued_at": isoformat(self.queued_at),
+            "started_at": isoformat(self.started_at),
+            "finished_at": isoformat(self.finished_at),
+            "duration_ms": self.duration_ms,
+            "stop_on_error": self.stop_on_error,
+        }
+        if self.state is EntryState.AWAITING_INPUT and self.input_request is not None:
+            model["input_request"] = self.input_request
+        if with_outputs:
+            model["outputs"] = self.outputs.to_json()
+        return model

@@ -1,0 +1,1 @@
+"""Kernel status: the life of the kernel process, what IOPub says, and why it died."""
