@@ -101,10 +101,26 @@ class CanvasApp(ExtensionApp):
         self.services = CanvasServices(config=config, bus=bus, queue=queue, lifecycle=lifecycle)
         self.settings[SERVICES_KEY] = self.services
 
+        for plugin in self._plugins():
+            plugin.setup(self, self.services)
+
+    @staticmethod
+    def _plugins() -> list[Any]:
+        """The concerns that plug into the app, in the order they are wired."""
+        from .canvas import plugin as canvas
+        from .events import plugin as events
+        from .notebook import plugin as notebook
+        from .status import plugin as status
+
+        return [events, status, notebook, canvas]
+
     def initialize_handlers(self) -> None:
-        """Register every route of the extension (each service lists its own)."""
+        """Register every route of the extension (each concern lists its own)."""
         from .queue.handlers import default_handlers as queue_handlers
 
+        # Concerns first: /api/queue/events must win over /api/queue/<id>.
+        for plugin in self._plugins():
+            self.handlers.extend(plugin.handlers())
         self.handlers.extend(queue_handlers)
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
@@ -113,9 +129,13 @@ class CanvasApp(ExtensionApp):
         km = serverapp.kernel_manager
         for kernel_id in list(km.list_kernel_ids()):
             self.services.lifecycle.hook_restarter(kernel_id)
+        for plugin in self._plugins():
+            await plugin.start(self, self.services)
 
     async def stop_extension(self) -> None:
-        """Cancel what is queued and close our kernel clients."""
+        """Cancel what is queued, let each concern flush, and close our kernel clients."""
+        for plugin in reversed(self._plugins()):
+            await plugin.stop(self, self.services)
         await self.services.queue.shutdown("server stopped")
 
 
