@@ -1,0 +1,102 @@
+"""Shared fixtures: a real jupyter server with jupyter_canvas enabled, real ipykernel kernels."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
+Fetch = Callable[..., Awaitable[Any]]
+
+
+@pytest.fixture
+def canvas_extensions() -> dict[str, bool]:
+    """The server extensions a test server loads (override to add jupyter_server_ydoc)."""
+    return {"jupyter_canvas": True}
+
+
+@pytest.fixture
+def canvas_app_config() -> dict[str, Any]:
+    """Extra ``CanvasApp`` traits for the test server (override per module)."""
+    return {}
+
+
+@pytest.fixture
+def jp_server_config(canvas_extensions: dict[str, bool], canvas_app_config: dict[str, Any]) -> Any:
+    """Enable the extension (and whatever ``canvas_extensions`` adds) in the test server."""
+    from traitlets.config import Config
+
+    config = Config(
+        {
+            "ServerApp": {"jpserver_extensions": canvas_extensions},
+            "CanvasApp": canvas_app_config,
+        }
+    )
+    return config
+
+
+@pytest.fixture
+def api(jp_fetch: Fetch) -> Callable[..., Awaitable[tuple[int, Any]]]:
+    """Call a JSON route; returns ``(status, body)`` without raising on 4xx/5xx."""
+
+    async def call(method: str, *parts: str, body: Any = None, params: Any = None, **kw: Any):
+        kwargs: dict[str, Any] = {"method": method, "raise_error": False, **kw}
+        if body is not None:
+            kwargs["body"] = body if isinstance(body, (str, bytes)) else json.dumps(body)
+        elif method in ("POST", "PUT", "PATCH"):
+            kwargs["body"] = b""
+            kwargs["allow_nonstandard_methods"] = True
+        if params:
+            kwargs["params"] = params
+        response = await jp_fetch(*parts, **kwargs)
+        text = response.body.decode() if response.body else ""
+        try:
+            data = json.loads(text) if text else None
+        except ValueError:
+            data = text
+        return response.code, data
+
+    return call
+
+
+@pytest.fixture
+async def kernel_id(jp_serverapp: Any, api: Any) -> Any:
+    """A real ipykernel started through the server's kernels API; shut down afterwards."""
+    code, model = await api("POST", "api", "kernels", body={"name": "python3"})
+    assert code == 201, model
+    yield model["id"]
+    km = jp_serverapp.kernel_manager
+    if model["id"] in km:
+        await km.shutdown_kernel(model["id"], now=True)
+
+
+@pytest.fixture
+def queue(api: Any) -> Any:
+    """Helpers to queue code and wait for entries."""
+
+    class Q:
+        async def post(self, **body: Any) -> tuple[int, Any]:
+            return await api("POST", "api", "queue", body=body)
+
+        async def run(self, kernel_id: str, code: str, **extra: Any) -> dict[str, Any]:
+            status, data = await self.post(kernel_id=kernel_id, code=code, **extra)
+            assert status == 202, data
+            return await self.wait(data["entries"][0]["id"])
+
+        async def wait(self, entry_id: str, seconds: float = 60) -> dict[str, Any]:
+            status, data = await api(
+                "GET", "api", "queue", entry_id, params={"wait": str(seconds)}
+            )
+            assert status == 200, data
+            return data
+
+        async def get(self, entry_id: str) -> dict[str, Any]:
+            status, data = await api("GET", "api", "queue", entry_id)
+            assert status == 200, data
+            return data
+
+    return Q()
