@@ -1,5 +1,7 @@
 """GET and PATCH /api/canvas/layout/<path>: answers, errors, and moves reaching the file."""
 
+# Fixtures are imported from test_canvas_support, so their names are "redefined" here.
+
 from __future__ import annotations
 
 import os
