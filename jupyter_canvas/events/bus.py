@@ -1,8 +1,11 @@
 """The event bus: numbered events, a bounded replay ring and bounded subscribers.
 
 Every event is encoded to JSON once, when it is published; each subscriber receives the
-same string. A subscriber has a bounded buffer: one that falls further behind than that
-is marked overflowed and dropped by its transport (it can reconnect with ``since``).
+same string. Publishing never waits for a subscriber: it appends to each subscriber's
+buffer. A subscriber whose live backlog grows past its bound (a count of events and,
+optionally, of bytes) is marked overflowed, its backlog is dropped and its transport is
+told to drop it (it can reconnect with ``since``). So a slow or stuck client costs at
+most its bound in memory and never slows the kernels or the other clients.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,23 +29,50 @@ class PublishedEvent:
 
 
 class Subscription:
-    """A filtered view of the bus for one consumer, with a bounded buffer."""
+    """A filtered view of the bus for one consumer, with a bounded buffer.
 
-    def __init__(self, bus: EventBus, kernel_id: str | None, path: str | None, limit: int):
+    Filters: ``kernel_id`` keeps the events of that kernel. ``path`` keeps the events of
+    that notebook's entries, and the events about the kernels that run them (events with
+    no path, such as ``kernel`` status events): those kernels are the ones given in
+    ``follow_kernels`` when subscribing (the notebook's session) and every kernel an
+    entry of the notebook is seen on.
+    """
+
+    def __init__(
+        self,
+        bus: EventBus,
+        kernel_id: str | None,
+        path: str | None,
+        limit: int,
+        max_bytes: int | None = None,
+        follow_kernels: Iterable[str] = (),
+    ):
         self._bus = bus
         self.kernel_id = kernel_id
         self.path = path
         self.limit = limit
+        self.max_bytes = max_bytes
+        self._kernels_of_path: set[str] = set(follow_kernels)
         self._pending: deque[str] = deque()
+        self._live_count = 0
+        self._live_bytes = 0
         self._wake = asyncio.Event()
         self.overflowed = False
         self.closed = False
+        #: Called once when the subscriber falls too far behind (its transport drops it).
+        self.on_overflow: Callable[[Subscription], None] | None = None
 
     def matches(self, event: PublishedEvent) -> bool:
         """Whether the event passes this subscription's filters."""
         if self.kernel_id is not None and event.kernel_id != self.kernel_id:
             return False
-        return self.path is None or event.path == self.path
+        if self.path is None:
+            return True
+        if event.path == self.path:
+            if event.kernel_id is not None:
+                self._kernels_of_path.add(event.kernel_id)
+            return True
+        return event.path is None and event.kernel_id in self._kernels_of_path
 
     def push_text(self, text: str) -> None:
         """Queue one encoded event, ignoring the bound (used for the initial replay)."""
@@ -52,11 +83,20 @@ class Subscription:
         """Queue a live event if it matches; mark the subscriber overflowed if it is full."""
         if self.closed or self.overflowed or not self.matches(event):
             return
-        if len(self._pending) >= self.limit:
+        size = len(event.text)
+        too_many = self._live_count >= self.limit
+        too_big = self.max_bytes is not None and self._live_bytes + size > self.max_bytes
+        if too_many or too_big:
             self.overflowed = True
             self._pending.clear()
-        else:
-            self._pending.append(event.text)
+            self._live_count = self._live_bytes = 0
+            self._wake.set()
+            if self.on_overflow is not None:
+                self.on_overflow(self)
+            return
+        self._pending.append(event.text)
+        self._live_count += 1
+        self._live_bytes += size
         self._wake.set()
 
     async def next_batch(self) -> list[str] | None:
@@ -70,6 +110,7 @@ class Subscription:
             return None
         batch = list(self._pending)
         self._pending.clear()
+        self._live_count = self._live_bytes = 0
         return batch
 
     @property
@@ -77,10 +118,16 @@ class Subscription:
         """How many events wait to be sent."""
         return len(self._pending)
 
+    @property
+    def backlog_bytes(self) -> int:
+        """How many bytes of live events wait to be sent."""
+        return self._live_bytes
+
     def close(self) -> None:
         """Stop receiving events and wake the consumer."""
         self.closed = True
         self._bus._subscribers.discard(self)
+        self._pending.clear()
         self._wake.set()
 
 
@@ -121,15 +168,23 @@ class EventBus:
         path: str | None = None,
         since: int | None = None,
         limit: int = 10_000,
+        max_bytes: int | None = None,
+        follow_kernels: Iterable[str] = (),
     ) -> Subscription:
         """Subscribe; with ``since``, first replay retained events with ``seq > since``.
 
-        When ``since`` is older than what is retained a ``gap`` event comes first.
+        When ``since`` is older than what is retained, or newer than anything published
+        (a seq from an earlier run of the server), a ``gap`` event comes first. The
+        replay is bounded by the ring; ``limit`` and ``max_bytes`` bound the live backlog.
         """
-        sub = Subscription(self, kernel_id, path, limit)
+        sub = Subscription(self, kernel_id, path, limit, max_bytes, follow_kernels)
         if since is not None:
             oldest = self.oldest_seq
-            if since + 1 < oldest:
+            if since > self._seq:
+                # A seq from an earlier run of the server: everything retained is new.
+                since = 0
+                sub.push_text(json.dumps({"type": "gap", "oldest": oldest}))
+            elif since + 1 < oldest:
                 sub.push_text(json.dumps({"type": "gap", "oldest": oldest}))
             for event in self._ring:
                 if event.seq > since and sub.matches(event):
