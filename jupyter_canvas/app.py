@@ -100,6 +100,9 @@ class CanvasApp(ExtensionApp):
         )
         self.services = CanvasServices(config=config, bus=bus, queue=queue, lifecycle=lifecycle)
         self.settings[SERVICES_KEY] = self.services
+        # The server's event logger exists before extensions load: listen from the start so
+        # no kernel action is missed.
+        lifecycle.attach_event_logger(getattr(serverapp, "event_logger", None))
 
         for plugin in self._plugins():
             plugin.setup(self, self.services)
@@ -125,7 +128,6 @@ class CanvasApp(ExtensionApp):
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         """Late wiring: things that exist only once every extension has loaded."""
-        self.services.lifecycle.attach_event_logger(getattr(serverapp, "event_logger", None))
         km = serverapp.kernel_manager
         for kernel_id in list(km.list_kernel_ids()):
             self.services.lifecycle.hook_restarter(kernel_id)

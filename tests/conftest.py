@@ -40,11 +40,22 @@ def jp_server_config(canvas_extensions: dict[str, bool], canvas_app_config: dict
 
 
 @pytest.fixture
+def jp_serverapp(jp_serverapp: Any, jp_asyncio_loop: Any) -> Any:
+    """The test server, with every extension's start hook run as a real server does.
+
+    pytest-jupyter initializes the server but never calls ``start_app``, so extensions'
+    ``_start_jupyter_server_extension`` would not run without this.
+    """
+    jp_asyncio_loop.run_until_complete(jp_serverapp.extension_manager.start_all_extensions())
+    return jp_serverapp
+
+
+@pytest.fixture
 def api(jp_fetch: Fetch) -> Callable[..., Awaitable[tuple[int, Any]]]:
     """Call a JSON route; returns ``(status, body)`` without raising on 4xx/5xx."""
 
     async def call(method: str, *parts: str, body: Any = None, params: Any = None, **kw: Any):
-        kwargs: dict[str, Any] = {"method": method, "raise_error": False, **kw}
+        kwargs: dict[str, Any] = {"method": method, "raise_error": False, "request_timeout": 90, **kw}
         if body is not None:
             kwargs["body"] = body if isinstance(body, (str, bytes)) else json.dumps(body)
         elif method in ("POST", "PUT", "PATCH"):
@@ -64,14 +75,17 @@ def api(jp_fetch: Fetch) -> Callable[..., Awaitable[tuple[int, Any]]]:
 
 
 @pytest.fixture
-async def kernel_id(jp_serverapp: Any, api: Any) -> Any:
-    """A real ipykernel started through the server's kernels API; shut down afterwards."""
-    code, model = await api("POST", "api", "kernels", body={"name": "python3"})
-    assert code == 201, model
-    yield model["id"]
+def kernel_id(jp_serverapp: Any, jp_asyncio_loop: Any) -> Any:
+    """A real ipykernel started by the server's kernel manager; shut down afterwards.
+
+    Fixtures are synchronous: pytest-jupyter runs async tests on ``jp_asyncio_loop`` itself
+    (do not use pytest-asyncio fixtures, they would run on another loop).
+    """
     km = jp_serverapp.kernel_manager
-    if model["id"] in km:
-        await km.shutdown_kernel(model["id"], now=True)
+    kid = jp_asyncio_loop.run_until_complete(km.start_kernel(kernel_name="python3"))
+    yield kid
+    if kid in km:
+        jp_asyncio_loop.run_until_complete(km.shutdown_kernel(kid, now=True))
 
 
 @pytest.fixture
