@@ -148,6 +148,7 @@ class KernelStatusTracker(LoggingConfigurable):
 
     def track(self, kernel_id: str) -> KernelRecord | None:
         """The record of a kernel, creating it for a kernel the server has but we missed."""
+        self._prune()
         record = self._records.get(kernel_id)
         if record is not None:
             return record
