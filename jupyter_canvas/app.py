@@ -54,19 +54,30 @@ class CanvasApp(ExtensionApp):
         1000, config=True, help="How many finished entries are kept for GET /api/queue."
     )
     retain_seconds = Float(
-        3600.0, config=True, help="How long (seconds) a finished entry is kept; 0 keeps it until "
-        "retain_finished pushes it out."
+        3600.0,
+        config=True,
+        help="How long (seconds) a finished entry is kept; 0 keeps it until "
+        "retain_finished pushes it out.",
     )
     kernel_ready_timeout = Float(
-        60.0, config=True, help="How long (seconds) to wait for a kernel to answer before an "
-        "entry fails."
+        60.0,
+        config=True,
+        help="How long (seconds) to wait for a kernel to answer before an entry fails.",
     )
     event_buffer_size = Int(
         10_000, config=True, help="How many events the events websocket keeps for replay."
     )
+    event_buffer_bytes = Int(
+        64 * 1024 * 1024,
+        config=True,
+        help="Most bytes of encoded events kept for replay "
+        "(the oldest are dropped first; a client asking for them gets a gap event).",
+    )
     ws_send_buffer = Int(
-        10_000, config=True, help="How many events may wait for one events-websocket client "
-        "before it is dropped (it can reconnect with since=)."
+        10_000,
+        config=True,
+        help="How many events may wait for one events-websocket client "
+        "before it is dropped (it can reconnect with since=).",
     )
     max_body_bytes = Int(
         10 * 1024 * 1024, config=True, help="Largest request body accepted (413 beyond)."
@@ -80,7 +91,7 @@ class CanvasApp(ExtensionApp):
         serverapp = self.serverapp
         assert serverapp is not None
         km = serverapp.kernel_manager
-        bus = EventBus(self.event_buffer_size)
+        bus = EventBus(self.event_buffer_size, self.event_buffer_bytes)
         queue = ExecutionQueue(
             km,
             bus,
@@ -135,10 +146,14 @@ class CanvasApp(ExtensionApp):
             await plugin.start(self, self.services)
 
     async def stop_extension(self) -> None:
-        """Cancel what is queued, let each concern flush, and close our kernel clients."""
+        """Cancel what is queued and close our clients, then let each concern flush.
+
+        Runs before the server shuts its kernels down, so outputs already received reach
+        the notebooks first.
+        """
+        await self.services.queue.shutdown("server stopped")
         for plugin in reversed(self._plugins()):
             await plugin.stop(self, self.services)
-        await self.services.queue.shutdown("server stopped")
 
 
 main = launch_new_instance = CanvasApp.launch_instance

@@ -93,6 +93,15 @@ class _StreamText:
         self.total = 0  # characters received
 
     def append(self, chunk: str) -> None:
+        if len(chunk) > self.cap:
+            # Only the start and the end of a huge chunk can be kept: never process the
+            # middle (a 50 MB print must not stall the server).
+            keep = self.cap // 2
+            self.append(chunk[:keep])
+            self.total += len(chunk) - 2 * keep
+            self._drop_into_cut(len(chunk) - 2 * keep)
+            self.append(chunk[-keep:])
+            return
         self.total += len(chunk)
         if self.cut == 0 and not self.tail:
             self.head = self._combine(self.head, chunk)
@@ -114,6 +123,17 @@ class _StreamText:
             self.tail = self.tail[drop:]
             self.cut += drop
 
+    def _drop_into_cut(self, count: int) -> None:
+        """Count ``count`` characters as cut between what is kept (they were never stored)."""
+        if self.cut == 0 and not self.tail:
+            # Everything so far is the head: from now on, what comes is the tail.
+            half = self.cap // 2
+            if len(self.head) > half:
+                self.cut += len(self.head) - half
+                self.head = self.head[:half]
+        self.cut += count
+        self.tail = ""
+
     @staticmethod
     def _combine(existing: str, chunk: str) -> str:
         # Only the last line of what we have can still be overwritten.
@@ -122,6 +142,8 @@ class _StreamText:
         return existing[:start] + apply_terminal_controls(existing[start:] + chunk)
 
     def text(self) -> str:
+        if not self.cut and not self.tail:
+            return self.head
         if not self.cut:
             return self.head + self.tail
         return (
@@ -238,16 +260,29 @@ class OutputList:
 def message_to_output(msg_type: str, content: dict[str, Any]) -> dict[str, Any] | None:
     """Convert one IOPub output message to an nbformat v4 output dict, or None."""
     if msg_type == "stream":
-        return {"output_type": "stream", "name": content.get("name", "stdout"),
-                "text": content.get("text", "")}
+        return {
+            "output_type": "stream",
+            "name": content.get("name", "stdout"),
+            "text": content.get("text", ""),
+        }
     if msg_type == "display_data":
-        return {"output_type": "display_data", "data": content.get("data", {}),
-                "metadata": content.get("metadata", {})}
+        return {
+            "output_type": "display_data",
+            "data": content.get("data", {}),
+            "metadata": content.get("metadata", {}),
+        }
     if msg_type == "execute_result":
-        return {"output_type": "execute_result", "data": content.get("data", {}),
-                "metadata": content.get("metadata", {}),
-                "execution_count": content.get("execution_count")}
+        return {
+            "output_type": "execute_result",
+            "data": content.get("data", {}),
+            "metadata": content.get("metadata", {}),
+            "execution_count": content.get("execution_count"),
+        }
     if msg_type == "error":
-        return {"output_type": "error", "ename": content.get("ename", ""),
-                "evalue": content.get("evalue", ""), "traceback": content.get("traceback", [])}
+        return {
+            "output_type": "error",
+            "ename": content.get("ename", ""),
+            "evalue": content.get("evalue", ""),
+            "traceback": content.get("traceback", []),
+        }
     return None

@@ -39,8 +39,12 @@ async def test_snippet_runs_to_done_with_outputs(kernel_id: str, queue: Any, api
     assert done["execution_count"] == 1
     assert done["outputs"] == [
         {"output_type": "stream", "name": "stdout", "text": "hello\n"},
-        {"output_type": "execute_result", "data": {"text/plain": "42"}, "metadata": {},
-         "execution_count": 1},
+        {
+            "output_type": "execute_result",
+            "data": {"text/plain": "42"},
+            "metadata": {},
+            "execution_count": 1,
+        },
     ]
     assert done["started_at"] and done["finished_at"] and done["duration_ms"] >= 0
     assert done["position"] is None and done["error"] is None and done["reason"] is None
@@ -76,12 +80,18 @@ class TestOwner:
         self, kernel_id: str, api: Any, queue: Any
     ) -> None:
         status, data = await api(
-            "POST", "api", "queue", body={"kernel_id": kernel_id, "code": "import time; time.sleep(1)"},
+            "POST",
+            "api",
+            "queue",
+            body={"kernel_id": kernel_id, "code": "import time; time.sleep(1)"},
             headers={"X-Test-User": "alice"},
         )
         assert status == 202 and data["entries"][0]["owner"] == "alice"
         _, queued = await api(
-            "POST", "api", "queue", body={"kernel_id": kernel_id, "code": "1"},
+            "POST",
+            "api",
+            "queue",
+            body={"kernel_id": kernel_id, "code": "1"},
             headers={"X-Test-User": "bob"},
         )
         assert queued["entries"][0]["owner"] == "bob"
@@ -277,7 +287,8 @@ async def test_clear_needs_a_filter(jp_serverapp: Any, api: Any) -> None:
 
 
 async def test_input(kernel_id: str, queue: Any, api: Any) -> None:
-    _, posted = await queue.post(kernel_id=kernel_id, code="name = input('Your name? ')\nname.upper()")
+    code = "name = input('Your name? ')\nname.upper()"
+    _, posted = await queue.post(kernel_id=kernel_id, code=code)
     entry_id = posted["entries"][0]["id"]
     waiting = await wait_state(queue, entry_id, {"awaiting_input"})
     assert waiting["input_request"] == {"prompt": "Your name? ", "password": False}
@@ -365,7 +376,7 @@ async def test_unauthenticated_requests_refused(
         request = HTTPRequest(base + path, method=method, body=body)
         response = await client.fetch(request, raise_error=False)
         assert response.code == 403, (method, path, response.code)
-    assert jp_serverapp.web_app.settings["jupyter_canvas.services"].queue.list() == []
+    assert jp_serverapp.web_app.settings["jupyter_canvas.services"].queue.list_entries() == []
 
 
 class RefuseExecute(Authorizer):
@@ -393,8 +404,9 @@ class TestUnauthorized:
         km = jp_serverapp.kernel_manager
         kernel_id = await km.start_kernel(kernel_name="python3")
         try:
-            status, body = await api("POST", "api", "queue", body={"kernel_id": kernel_id,
-                                                                   "code": "1"})
+            status, body = await api(
+                "POST", "api", "queue", body={"kernel_id": kernel_id, "code": "1"}
+            )
             assert status == 403 and "execute" in body["message"]
             assert (await api("DELETE", "api", "queue", params={"kernel_id": kernel_id}))[0] == 403
             assert (await api("DELETE", "api", "queue", "x"))[0] == 403
@@ -450,7 +462,10 @@ async def test_kernel_killed_mid_cell(
     _, queued = await queue.post(kernel_id=kernel_id, code="'never'")
     running_id = running["entries"][0]["id"]
     await wait_state(queue, running_id, {"running"})
-    await asyncio.sleep(0.5)
+    for _ in range(200):  # mid-cell: it has printed
+        if (await queue.get(running_id))["outputs"]:
+            break
+        await asyncio.sleep(0.05)
     kernel = jp_serverapp.kernel_manager.get_kernel(kernel_id)
     pid = kernel.provisioner.process.pid
     os.kill(pid, signal.SIGKILL)
@@ -478,7 +493,7 @@ async def test_kernel_shutdown_ends_entries(
     assert died["state"] == "error" and "shut down" in died["reason"]
     cancelled = await queue.wait(queued["entries"][0]["id"], 30)
     assert cancelled["state"] == "cancelled" and "shut down" in cancelled["reason"]
-    status, body = await queue.post(kernel_id=kernel_id, code="1")
+    status, _ = await queue.post(kernel_id=kernel_id, code="1")
     assert status == 404
 
 

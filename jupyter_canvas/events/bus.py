@@ -134,8 +134,12 @@ class Subscription:
 class EventBus:
     """Publishes numbered events to subscribers and keeps the newest for replay."""
 
-    def __init__(self, buffer_size: int = 10_000) -> None:
-        self._ring: deque[PublishedEvent] = deque(maxlen=buffer_size)
+    def __init__(self, buffer_size: int = 10_000, buffer_bytes: int = 64 * 1024 * 1024) -> None:
+        # Bounded twice: by count and by the size of the encoded events it keeps.
+        self._ring: deque[PublishedEvent] = deque()
+        self._buffer_size = buffer_size
+        self._buffer_bytes = buffer_bytes
+        self._ring_bytes = 0
         self._seq = 0
         self._subscribers: set[Subscription] = set()
 
@@ -157,7 +161,13 @@ class EventBus:
         body = json.dumps(payload, separators=(",", ":"), default=str)
         text = f'{{"seq":{self._seq},{body[1:]}' if len(body) > 2 else f'{{"seq":{self._seq}}}'
         event = PublishedEvent(self._seq, kernel_id, path, text)
-        self._ring.append(event)
+        ring = self._ring
+        ring.append(event)
+        self._ring_bytes += len(text)
+        while len(ring) > self._buffer_size or (
+            self._ring_bytes > self._buffer_bytes and len(ring) > 1
+        ):
+            self._ring_bytes -= len(ring.popleft().text)
         for subscriber in tuple(self._subscribers):
             subscriber.offer(event)
         return self._seq

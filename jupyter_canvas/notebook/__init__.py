@@ -1,0 +1,1 @@
+"""Notebook cells run on the server: cell selection, kernel binding, outputs into notebooks."""

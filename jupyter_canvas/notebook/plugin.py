@@ -1,30 +1,37 @@
 """How the notebook concern plugs into :class:`~jupyter_canvas.app.CanvasApp`.
 
-``setup`` runs in ``initialize_settings`` (create engines, put them on ``services``),
-``handlers`` lists the routes, ``start`` runs once every server extension has loaded,
-``stop`` runs when the server stops.
+It makes the queue able to run notebook cells: ``POST /api/queue`` with ``path`` is planned
+by :class:`~jupyter_canvas.notebook.service.NotebookService`, which also becomes the queue's
+cell bridge (source at start, outputs into the notebook).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .service import NotebookService
+
 if TYPE_CHECKING:
     from ..app import CanvasApp, CanvasServices
 
 
 def setup(app: CanvasApp, services: CanvasServices) -> None:
-    """Create this concern's engines."""
+    """Create the notebook service and make it the queue's cell bridge."""
+    service = NotebookService(app.serverapp, services.queue, parent=app)
+    services.notebooks = service
+    services.queue.cell_bridge = service
 
 
 def handlers() -> list[tuple[str, Any]]:
-    """This concern's routes."""
+    """The notebook concern adds no route of its own (it serves ``POST /api/queue``)."""
     return []
 
 
 async def start(app: CanvasApp, services: CanvasServices) -> None:
-    """Late wiring, once every server extension has loaded."""
+    """Nothing to wire late: jupyter_server_ydoc is looked up at each write."""
 
 
 async def stop(app: CanvasApp, services: CanvasServices) -> None:
-    """Flush and free what this concern holds."""
+    """Write every pending output into its notebook before kernels go away."""
+    if services.notebooks is not None:
+        await services.notebooks.close()

@@ -20,7 +20,9 @@ from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any, Protocol
 
+import zmq.asyncio
 from jupyter_client.session import Session
+from jupyter_server.utils import ensure_async
 
 from ..events.bus import EventBus
 from ..outputs import OUTPUT_MSG_TYPES, message_to_output
@@ -62,6 +64,14 @@ class InvalidState(QueueError):
     status = 409
 
 
+class KernelDied(RuntimeError):
+    """The kernel's process died before it could run the entry."""
+
+
+class KernelUnresponsive(RuntimeError):
+    """The kernel did not answer within the configured time."""
+
+
 class CellBridge(Protocol):
     """What the queue needs from the notebook layer to run notebook cells."""
 
@@ -76,6 +86,11 @@ class CellBridge(Protocol):
 
 
 TransitionHook = Callable[[Entry, EntryState | None], None]
+
+#: Longest time (seconds) a kernel reader handles messages before letting others run.
+_READ_SLICE = 0.005
+#: Messages larger than this (bytes) are verified and decoded off the event loop.
+_OFFLOAD_BYTES = 1 << 20
 
 
 class _Run:
@@ -121,9 +136,7 @@ class KernelQueue:
                 continue
             if not self._available.is_set():
                 try:
-                    await asyncio.wait_for(
-                        self._available.wait(), self.engine.kernel_ready_timeout
-                    )
+                    await asyncio.wait_for(self._available.wait(), self.engine.kernel_ready_timeout)
                 except asyncio.TimeoutError:
                     # The restart never announced itself: try the kernel anyway; if it
                     # does not answer, the entry fails with a reason below.
@@ -165,12 +178,15 @@ class KernelQueue:
                     await bridge.cell_started(entry)
                 client = await self._ensure_client()
             except Exception as err:
+                died = isinstance(err, KernelDied)
                 self._finish(
                     entry,
                     EntryState.ERROR,
-                    reason=f"could not start: {err}",
+                    reason=f"kernel died: {err}" if died else f"could not start: {err}",
                     error=_error_dict(type(err).__name__, str(err)),
                 )
+                if died:
+                    self.cancel_pending(f"kernel died: {err}")
                 return
             if entry.terminal:  # cancelled or the kernel died while we got ready
                 return
@@ -197,9 +213,16 @@ class KernelQueue:
         return client
 
     async def _read(self, client: Any, channel: Any, handle: Callable[[dict], None]) -> None:
+        loop = asyncio.get_running_loop()
+        # Awaiting a socket that already holds a message does not yield to the event loop,
+        # so a flood of output would starve every other request: yield every few ms.
+        budget_end = loop.time() + _READ_SLICE
         while self.client is client:
+            if loop.time() > budget_end:
+                await asyncio.sleep(0)
+                budget_end = loop.time() + _READ_SLICE
             try:
-                msg = await channel.get_msg()
+                msg = await self._receive(channel)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -212,7 +235,21 @@ class KernelQueue:
             try:
                 handle(msg)
             except Exception:
-                self.engine.log.exception("jupyter_canvas: could not handle %s", msg.get("msg_type"))
+                self.engine.log.exception(
+                    "jupyter_canvas: could not handle %s", msg.get("msg_type")
+                )
+
+    async def _receive(self, channel: Any) -> dict[str, Any]:
+        """Receive one message; a large one is verified and decoded in a worker thread."""
+        socket = getattr(channel, "socket", None)
+        session = getattr(channel, "session", None)
+        if not isinstance(socket, zmq.asyncio.Socket) or session is None:
+            return await channel.get_msg()  # type: ignore[no-any-return]
+        parts = await socket.recv_multipart()
+        _idents, frames = session.feed_identities(parts)
+        if sum(len(frame) for frame in frames) > _OFFLOAD_BYTES:
+            return await asyncio.to_thread(session.deserialize, frames)  # type: ignore[no-any-return]
+        return session.deserialize(frames)  # type: ignore[no-any-return]
 
     def close_client(self) -> None:
         """Drop the client (a new one is made for the next entry)."""
@@ -399,6 +436,8 @@ class ExecutionQueue:
         self.kernel_ready_timeout = kernel_ready_timeout
         self.log = log or logging.getLogger(__name__)
         self.cell_bridge: CellBridge | None = None
+        #: Longest stream text one output event carries (a bigger chunk is cut in the middle).
+        self.event_text_cap = 256 * 1024
         self._kernels: dict[str, KernelQueue] = {}
         self._live: dict[str, Entry] = {}
         self._retained: OrderedDict[str, Entry] = OrderedDict()
@@ -468,11 +507,16 @@ class ExecutionQueue:
             await started
         try:
             await client.wait_for_ready(timeout=self.kernel_ready_timeout)
-        except Exception:
+        except Exception as err:
             with contextlib.suppress(Exception):
                 client.stop_channels()
-            raise RuntimeError(
-                f"kernel {kernel_id} did not answer within {self.kernel_ready_timeout:g} s"
+            alive = True
+            with contextlib.suppress(Exception):
+                alive = bool(await ensure_async(kernel.is_alive()))
+            if not alive:
+                raise KernelDied(f"kernel {kernel_id} died before it answered ({err})") from None
+            raise KernelUnresponsive(
+                f"kernel {kernel_id} did not answer within {self.kernel_ready_timeout:g} s ({err})"
             ) from None
         return client
 
@@ -501,7 +545,9 @@ class ExecutionQueue:
     def check_capacity(self, kernel_id: str, count: int) -> None:
         """Raise if ``count`` more entries do not fit on the kernel (all or nothing)."""
         if not self.has_kernel(kernel_id):
-            raise KernelNotFound(f"no kernel with id {kernel_id!r}: start one with POST /api/kernels")
+            raise KernelNotFound(
+                f"no kernel with id {kernel_id!r}: start one with POST /api/kernels"
+            )
         queue = self._kernels.get(kernel_id)
         queued = len(queue.pending) if queue else 0
         if queued + count > self.max_queued_per_kernel:
@@ -548,7 +594,7 @@ class ExecutionQueue:
                 return index
         return None
 
-    def list(
+    def list_entries(
         self,
         kernel_id: str | None = None,
         path: str | None = None,
@@ -609,7 +655,9 @@ class ExecutionQueue:
             await entry.wait_finished(self.kernel_ready_timeout)
         return entry
 
-    async def clear(self, by: str, kernel_id: str | None = None, path: str | None = None) -> list[str]:
+    async def clear(
+        self, by: str, kernel_id: str | None = None, path: str | None = None
+    ) -> list[str]:
         """Cancel every queued entry of a kernel (or notebook) and interrupt the running one."""
         reason = f"queue cleared by {by}"
         cancelled: list[str] = []
@@ -704,6 +752,17 @@ class ExecutionQueue:
             transient = content.get("transient")
             if transient:
                 output["transient"] = transient
+            text = output.get("text")
+            if isinstance(text, str) and len(text) > self.event_text_cap:
+                # One huge chunk: the event carries its start and end; the entry keeps
+                # what the stream cap keeps.
+                keep = self.event_text_cap // 2
+                output = dict(output)
+                output["text"] = (
+                    f"{text[:keep]}\n[jupyter_canvas: {len(text) - 2 * keep} characters of this "
+                    f"chunk were cut from the event]\n{text[-keep:]}"
+                )
+                output["truncated"] = True
             payload = {
                 "type": "output",
                 "entry_id": entry.id,

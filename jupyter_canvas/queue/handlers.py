@@ -72,10 +72,13 @@ def validate_post(body: dict[str, Any], max_code_bytes: int) -> dict[str, Any]:
         size = len(code.encode("utf-8", "surrogatepass"))
         if max_code_bytes and size > max_code_bytes:
             raise web.HTTPError(
-                413, f"code is {size} bytes; the limit is {max_code_bytes} (CanvasApp.max_code_bytes)"
+                413,
+                f"code is {size} bytes; the limit is {max_code_bytes} (CanvasApp.max_code_bytes)",
             )
     if cell_id is not None and (code is None or path is None):
-        raise web.HTTPError(400, "cell_id goes with code and path: it names the cell the code runs as")
+        raise web.HTTPError(
+            400, "cell_id goes with code and path: it names the cell the code runs as"
+        )
     if cell_ids is not None:
         if not isinstance(cell_ids, list) or not cell_ids:
             raise web.HTTPError(400, "cell_ids must be a non-empty list of cell id strings")
@@ -140,8 +143,9 @@ class QueueHandler(QueueAPIHandler):
                 notebooks = services.notebooks
                 if notebooks is None:
                     raise web.HTTPError(
-                        400, "notebook requests (path) are not available: the notebook service "
-                        "did not load"
+                        400,
+                        "notebook requests (path) are not available: the notebook service "
+                        "did not load",
                     )
                 entries = await notebooks.plan(owner=owner, **request)
             else:
@@ -169,7 +173,7 @@ class QueueHandler(QueueAPIHandler):
         states = parse_states(self.get_query_argument("state", None))
         kernel_id = self.get_query_argument("kernel_id", None) or None
         path = self.get_query_argument("path", None) or None
-        listed = self.services.queue.list(kernel_id=kernel_id, path=path, states=states)
+        listed = self.services.queue.list_entries(kernel_id=kernel_id, path=path, states=states)
         self.write_json(
             {"entries": [entry.to_json(pos, with_outputs=False) for entry, pos in listed]}
         )
@@ -182,11 +186,14 @@ class QueueHandler(QueueAPIHandler):
         path = self.get_query_argument("path", None) or None
         if kernel_id is None and path is None:
             raise web.HTTPError(
-                400, "say which queue to clear: DELETE /api/queue?kernel_id=<id> or ?path=<notebook>"
+                400,
+                "say which queue to clear: DELETE /api/queue?kernel_id=<id> or ?path=<notebook>",
             )
         queue = self.services.queue
-        if kernel_id is not None and not queue.has_kernel(kernel_id) and not queue.list(
-            kernel_id=kernel_id
+        if (
+            kernel_id is not None
+            and not queue.has_kernel(kernel_id)
+            and not queue.list_entries(kernel_id=kernel_id)
         ):
             raise web.HTTPError(404, f"no kernel with id {kernel_id!r}")
         cancelled = await queue.clear(self.user_name(), kernel_id=kernel_id, path=path)

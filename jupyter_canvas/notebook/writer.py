@@ -1,0 +1,299 @@
+"""Writes the outputs of server-run cells into their notebook.
+
+When the notebook is open for collaboration, outputs go into jupyter_server_ydoc's live
+shared document (every JupyterLab peer sees them as they arrive; the document's own autosave
+puts them on disk). When it is not, they go to the file through the contents manager, in
+batches. The choice is made again at every write, so a notebook opened or closed in the
+middle of a run keeps every output.
+
+The shared document is edited in place: outputs are cleared with ``del outputs[:]``, stream
+text grows inside its ``Text``, display updates change keys of the existing output map;
+nothing nested is replaced (JupyterLab can render a half-replaced cell as empty).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any
+
+import nbformat
+from jupyter_server.utils import ensure_async
+from pycrdt import Array, Map, Text
+
+from ..outputs import OutputChange
+from ..queue.models import Entry
+
+if TYPE_CHECKING:
+    from .service import NotebookService
+
+#: Transaction origin of our writes into the shared document.
+WRITER_ORIGIN = "jupyter_canvas.notebook"
+
+
+class CellSync:
+    """Keeps one notebook cell in step with one running entry."""
+
+    def __init__(self, entry: Entry) -> None:
+        self.entry = entry
+        assert entry.path is not None and entry.cell_id is not None
+        self.path: str = entry.path
+        self.cell_id: str = entry.cell_id
+        self.execution_state = "running"
+        #: The live document the cell was last written to (None: the file).
+        self.target: Any = None
+        #: The outputs as last written to ``target``.
+        self.written: list[dict[str, Any]] = []
+        self.reset = True
+        self.finished = False
+        self.index_hint = -1
+        self.handle: asyncio.TimerHandle | None = None
+        self.flushing: asyncio.Task[None] | None = None
+        self.again = False
+        self.last_flush = 0.0
+        self.listener: Any = None
+
+    def on_change(self, change: OutputChange) -> None:
+        """An output changed: remember whether everything must be rewritten."""
+        if change.kind == "clear":
+            self.reset = True
+
+
+class NotebookWriter:
+    """Writes running cells' state into notebooks (live document or file)."""
+
+    def __init__(self, service: NotebookService) -> None:
+        self.service = service
+        self.log = service.log
+        self._cells: dict[tuple[str, str], CellSync] = {}
+        self._file_dirty: defaultdict[str, dict[str, CellSync]] = defaultdict(dict)
+        self._file_tasks: dict[str, asyncio.Task[None]] = {}
+
+    # -- what the queue tells us ---------
+    async def cell_started(self, entry: Entry) -> None:
+        """Clear the cell's outputs, mark it running, follow the entry's outputs."""
+        sync = CellSync(entry)
+        previous = self._cells.get((sync.path, sync.cell_id))
+        if previous is not None:
+            self._detach(previous)
+        self._cells[(sync.path, sync.cell_id)] = sync
+
+        def changed(change: OutputChange) -> None:
+            sync.on_change(change)
+            self._schedule(sync)
+
+        sync.listener = changed
+        entry.outputs.add_listener(changed)
+        await self._flush(sync)
+
+    async def cell_finished(self, entry: Entry) -> None:
+        """Write the final outputs, execution count and idle state of the cell."""
+        assert entry.path is not None and entry.cell_id is not None
+        sync = self._cells.get((entry.path, entry.cell_id))
+        if sync is None or sync.entry is not entry:
+            return
+        sync.execution_state = "idle"
+        sync.finished = True
+        self._detach(sync)
+        await self._flush(sync)
+        if self._cells.get((sync.path, sync.cell_id)) is sync and sync.target is not None:
+            del self._cells[(sync.path, sync.cell_id)]
+
+    def _detach(self, sync: CellSync) -> None:
+        if sync.listener is not None:
+            sync.entry.outputs.remove_listener(sync.listener)
+            sync.listener = None
+        if sync.handle is not None:
+            sync.handle.cancel()
+            sync.handle = None
+
+    # -- scheduling ---------
+    def _schedule(self, sync: CellSync) -> None:
+        if sync.flushing is not None:
+            sync.again = True
+            return
+        if sync.handle is not None:
+            return
+        loop = asyncio.get_running_loop()
+        interval = self.service.doc_flush_interval
+        if sync.entry.outputs.truncated:
+            interval = max(interval, 1.0)  # a capped stream rewrites its tail: slow down
+        delay = max(0.0, sync.last_flush + interval - loop.time())
+        sync.handle = loop.call_later(delay, self._start_flush, sync)
+
+    def _start_flush(self, sync: CellSync) -> None:
+        sync.handle = None
+        sync.flushing = asyncio.get_running_loop().create_task(self._flush(sync))
+
+    async def _flush(self, sync: CellSync) -> None:
+        try:
+            live = await self.service.live_document(sync.path)
+            sync.last_flush = asyncio.get_running_loop().time()
+            if live is not None:
+                if live is not sync.target:
+                    sync.target = live
+                    sync.reset = True
+                self._file_dirty[sync.path].pop(sync.cell_id, None)
+                try:
+                    self._write_live(live, sync)
+                except Exception:
+                    self.log.exception("jupyter_canvas: could not write cell %s", sync.cell_id)
+            else:
+                if sync.target is not None:
+                    sync.target = None
+                    sync.reset = True
+                self._file_dirty[sync.path][sync.cell_id] = sync
+                self._ensure_file_flush(sync.path, soon=sync.finished)
+        finally:
+            if sync.flushing is asyncio.current_task():
+                sync.flushing = None
+                if sync.again and not sync.finished:
+                    sync.again = False
+                    self._schedule(sync)
+
+    # -- the live document ---------
+    def _find_cell(self, live: Any, sync: CellSync) -> Map | None:
+        cells = live.ycells
+        hint = sync.index_hint
+        if 0 <= hint < len(cells) and cells[hint].get("id") == sync.cell_id:
+            return cells[hint]  # type: ignore[no-any-return]
+        for index, ycell in enumerate(cells):
+            if ycell.get("id") == sync.cell_id:
+                sync.index_hint = index
+                return ycell  # type: ignore[no-any-return]
+        return None
+
+    def _write_live(self, live: Any, sync: CellSync) -> None:
+        entry = sync.entry
+        outputs = entry.outputs.to_json()
+        with live.ydoc.transaction(origin=WRITER_ORIGIN):
+            ycell = self._find_cell(live, sync)
+            if ycell is None:
+                self.log.warning(
+                    "jupyter_canvas: cell %s left %s while it ran", sync.cell_id, sync.path
+                )
+                return
+            youtputs = ycell.get("outputs")
+            if not isinstance(youtputs, Array):
+                youtputs = ycell["outputs"] = Array()
+            if sync.reset or len(youtputs) != len(sync.written):
+                # Also when a peer changed the outputs under us: write them all again.
+                del youtputs[:]
+                sync.written = []
+                sync.reset = False
+            written = sync.written
+            for index, output in enumerate(outputs):
+                if index < len(written):
+                    if output is written[index]:
+                        continue
+                    _update_youtput(youtputs[index], written[index], output)
+                else:
+                    youtputs.append(_make_youtput(output))
+            sync.written = outputs
+            if ycell.get("execution_count") != entry.execution_count:
+                ycell["execution_count"] = entry.execution_count
+            if ycell.get("execution_state") != sync.execution_state:
+                ycell["execution_state"] = sync.execution_state
+
+    # -- the file ---------
+    def _ensure_file_flush(self, path: str, soon: bool) -> None:
+        task = self._file_tasks.get(path)
+        if task is not None and not task.done():
+            return
+        delay = 0.05 if soon else self.service.file_flush_interval
+        self._file_tasks[path] = asyncio.get_running_loop().create_task(
+            self._flush_file_later(path, delay)
+        )
+
+    async def _flush_file_later(self, path: str, delay: float) -> None:
+        await asyncio.sleep(delay)
+        while self._file_dirty.get(path):
+            try:
+                await self._write_file(path)
+            except Exception:
+                self.log.exception("jupyter_canvas: could not save outputs into %s", path)
+                await asyncio.sleep(self.service.file_flush_interval)
+                continue
+            if self._file_dirty.get(path):
+                await asyncio.sleep(self.service.file_flush_interval)
+        self._file_tasks.pop(path, None)
+
+    async def _write_file(self, path: str) -> None:
+        dirty = self._file_dirty.pop(path, {})
+        if not dirty:
+            return
+        cm = self.service.serverapp.contents_manager
+        model = await ensure_async(cm.get(path, content=True, type="notebook"))
+        notebook = model["content"]
+        for cell in notebook.cells:
+            sync = dirty.get(cell.get("id"))
+            if sync is None or cell.cell_type != "code":
+                continue
+            cell.outputs = [nbformat.from_dict(o) for o in sync.entry.outputs.to_json()]
+            cell.execution_count = sync.entry.execution_count
+        await ensure_async(
+            cm.save({"type": "notebook", "format": "json", "content": notebook}, path)
+        )
+        for sync in dirty.values():
+            if sync.finished and self._cells.get((sync.path, sync.cell_id)) is sync:
+                del self._cells[(sync.path, sync.cell_id)]
+
+    async def flush_all(self) -> None:
+        """Write everything pending now (the server is stopping)."""
+        for sync in list(self._cells.values()):
+            if sync.handle is not None:
+                sync.handle.cancel()
+                sync.handle = None
+            with contextlib.suppress(Exception):
+                await self._flush(sync)
+        for path in list(self._file_dirty):
+            task = self._file_tasks.pop(path, None)
+            if task is not None:
+                task.cancel()
+            with contextlib.suppress(Exception):
+                await self._write_file(path)
+
+    @property
+    def pending_files(self) -> int:
+        """How many notebooks have outputs waiting to be written to their file."""
+        return sum(1 for dirty in self._file_dirty.values() if dirty)
+
+
+def _make_youtput(output: dict[str, Any]) -> Map:
+    value = dict(output)
+    if value.get("output_type") == "stream":
+        value["text"] = Text(str(value.get("text", "")))
+    return Map(value)
+
+
+def _update_youtput(ymap: Any, old: dict[str, Any], new: dict[str, Any]) -> None:
+    if (
+        new.get("output_type") == "stream"
+        and old.get("output_type") == "stream"
+        and isinstance(ymap.get("text"), Text)
+    ):
+        ytext: Text = ymap["text"]
+        old_text, new_text = str(old.get("text", "")), str(new.get("text", ""))
+        if new_text.startswith(old_text):
+            ytext += new_text[len(old_text) :]
+            return
+        common = _common_prefix(old_text, new_text)
+        # pycrdt indexes text by UTF-8 byte.
+        del ytext[len(old_text[:common].encode()) :]
+        ytext += new_text[common:]
+        return
+    for key, value in new.items():
+        if key != "output_type" and ymap.get(key) != value:
+            ymap[key] = value
+
+
+def _common_prefix(a: str, b: str) -> int:
+    limit = min(len(a), len(b))
+    index = 0
+    step = 4096
+    while index + step <= limit and a[index : index + step] == b[index : index + step]:
+        index += step
+    while index < limit and a[index] == b[index]:
+        index += 1
+    return index
