@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
@@ -12,6 +13,7 @@ from ._version import __version__
 from .base import SERVICES_KEY
 from .events.bus import EventBus
 from .queue.engine import ExecutionQueue
+from .queue.spill import SpillStore
 from .status.lifecycle import KernelLifecycle
 
 
@@ -79,6 +81,12 @@ class CanvasApp(ExtensionApp):
         help="How many events may wait for one events-websocket client "
         "before it is dropped (it can reconnect with since=).",
     )
+    stream_spill_limit = Int(
+        256 * 1024 * 1024,
+        config=True,
+        help="Most characters of one cut stream kept in full "
+        "on the server (GET api/queue/<id>/streams/<index>).",
+    )
     max_body_bytes = Int(
         10 * 1024 * 1024, config=True, help="Largest request body accepted (413 beyond)."
     )
@@ -100,6 +108,11 @@ class CanvasApp(ExtensionApp):
             retain_seconds=self.retain_seconds,
             kernel_ready_timeout=self.kernel_ready_timeout,
             log=self.log,
+        )
+        queue.spills = SpillStore(
+            Path(serverapp.runtime_dir) / "jupyter_canvas" / "streams",
+            self.stream_spill_limit,
+            self.log,
         )
         lifecycle = KernelLifecycle(km, log=self.log)
         lifecycle.add_listener(queue.on_lifecycle)

@@ -44,6 +44,11 @@ class OutputChange:
 
 Listener = Callable[[OutputChange], None]
 
+#: Receives the whole text of a stream once it outgrows the cap (see :class:`OutputList`).
+SpillWriter = Callable[[str], None]
+#: Given an output's index, opens a spill and says where it can be fetched.
+SpillFactory = Callable[[int], tuple[SpillWriter, str]]
+
 _CR_BS = re.compile(r"[\r\b]")
 
 
@@ -83,14 +88,26 @@ def apply_terminal_controls(text: str) -> str:
 
 
 class _StreamText:
-    """The text of one stream output, capped to head + tail."""
+    """The text of one stream output, capped to head + tail.
 
-    def __init__(self, cap: int) -> None:
+    Once the text outgrows the cap, everything received is also handed to a spill (when
+    there is one), so the whole stream can be fetched later.
+    """
+
+    def __init__(self, cap: int, open_spill: Callable[[], tuple[SpillWriter, str]] | None) -> None:
         self.cap = cap
         self.head = ""
         self.tail = ""
         self.cut = 0  # characters dropped between head and tail
         self.total = 0  # characters received
+        self._open_spill = open_spill
+        self.spill: SpillWriter | None = None
+        self.where = ""
+
+    def _start_spill(self, text_so_far: str) -> None:
+        if self.spill is None and self._open_spill is not None:
+            self.spill, self.where = self._open_spill()
+            self.spill(text_so_far)
 
     def append(self, chunk: str) -> None:
         if len(chunk) > self.cap:
@@ -98,14 +115,18 @@ class _StreamText:
             # middle (a 50 MB print must not stall the server).
             keep = self.cap // 2
             self.append(chunk[:keep])
-            self.total += len(chunk) - 2 * keep
-            self._drop_into_cut(len(chunk) - 2 * keep)
+            middle = chunk[keep:-keep]
+            self.total += len(middle)
+            self._drop_into_cut(middle)
             self.append(chunk[-keep:])
             return
+        if self.spill is not None:
+            self.spill(chunk)
         self.total += len(chunk)
         if self.cut == 0 and not self.tail:
             self.head = self._combine(self.head, chunk)
             if len(self.head) > self.cap:
+                self._start_spill(self.head)
                 half = self.cap // 2
                 # Cut at a line break near the middle where there is one, so the
                 # marker stands on a line of its own.
@@ -123,15 +144,18 @@ class _StreamText:
             self.tail = self.tail[drop:]
             self.cut += drop
 
-    def _drop_into_cut(self, count: int) -> None:
-        """Count ``count`` characters as cut between what is kept (they were never stored)."""
+    def _drop_into_cut(self, middle: str) -> None:
+        """Count ``middle`` as cut between what is kept (it is only spilled, never stored)."""
         if self.cut == 0 and not self.tail:
+            self._start_spill(self.head)
             # Everything so far is the head: from now on, what comes is the tail.
             half = self.cap // 2
             if len(self.head) > half:
                 self.cut += len(self.head) - half
                 self.head = self.head[:half]
-        self.cut += count
+        if self.spill is not None:
+            self.spill(middle)
+        self.cut += len(middle)
         self.tail = ""
 
     @staticmethod
@@ -146,22 +170,27 @@ class _StreamText:
             return self.head
         if not self.cut:
             return self.head + self.tail
+        where = f"; the whole stream: {self.where}" if self.where else ""
         return (
             f"{self.head}\n[jupyter_canvas: {self.cut} characters of this stream were cut "
-            f"here; {self.total} received in all]\n{self.tail}"
+            f"here; {self.total} received in all{where}]\n{self.tail}"
         )
 
 
 class OutputList:
     """The nbformat outputs of one execution, with the fidelity JupyterLab shows."""
 
-    def __init__(self, stream_cap: int = DEFAULT_STREAM_CAP) -> None:
+    def __init__(
+        self, stream_cap: int = DEFAULT_STREAM_CAP, spill_factory: SpillFactory | None = None
+    ) -> None:
         self._outputs: list[dict[str, Any]] = []
         self._streams: dict[int, _StreamText] = {}
         self._display_index: dict[str, list[int]] = {}
         self._clear_pending = False
         self._listeners: list[Listener] = []
         self.stream_cap = stream_cap
+        #: Where the whole text of an over-long stream goes (None: it is only cut).
+        self.spill_factory = spill_factory
 
     # -- reading ---------------------------------------------------------------------
     def __len__(self) -> int:
@@ -240,7 +269,11 @@ class OutputList:
             self._outputs[last] = output
             self._emit(OutputChange("replace", last, output))
             return
-        stream = _StreamText(self.stream_cap)
+        index = len(self._outputs)
+        factory = self.spill_factory
+        stream = _StreamText(
+            self.stream_cap, (lambda: factory(index)) if factory is not None else None
+        )
         stream.append(text)
         self._outputs.append({"output_type": "stream", "name": name, "text": stream.text()})
         self._streams[len(self._outputs) - 1] = stream

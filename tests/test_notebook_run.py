@@ -51,18 +51,32 @@ def jp_server_config(jp_server_config: Any, jp_root_dir: Path, mode: str) -> Any
     return config
 
 
-def read_disk(root: Path, name: str = NOTEBOOK) -> dict[str, Any]:
-    # A save may be under way (the file can be empty for a moment): read again.
-    for _ in range(50):
-        try:
-            return json.loads((root / name).read_text(encoding="utf-8"))  # type: ignore[no-any-return]
-        except ValueError:
-            time.sleep(0.01)
-    raise AssertionError(f"{name} never held valid JSON")
+def read_disk(root: Path, name: str = NOTEBOOK) -> dict[str, Any] | None:
+    """The notebook on disk, or None while a save is writing it (the server does not write
+    notebooks atomically: it writes in place and keeps a backup)."""
+    try:
+        return json.loads((root / name).read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+    except ValueError:
+        return None
 
 
 def disk_cell(root: Path, cell_id: str, name: str = NOTEBOOK) -> dict[str, Any]:
-    for cell in read_disk(root, name)["cells"]:
+    """A cell as on disk now (an empty cell while the file is being written)."""
+    notebook = read_disk(root, name)
+    if notebook is None:
+        return {"outputs": [], "execution_count": None}
+    for cell in notebook["cells"]:
+        if cell["id"] == cell_id:
+            return cell  # type: ignore[no-any-return]
+    raise AssertionError(f"no cell {cell_id}")
+
+
+async def saved_cell(root: Path, cell_id: str, name: str = NOTEBOOK) -> dict[str, Any]:
+    """A cell as on disk once the file holds a whole notebook (waits without blocking)."""
+    await wait_until(lambda: read_disk(root, name) is not None, 5, f"{name} readable")
+    notebook = read_disk(root, name)
+    assert notebook is not None
+    for cell in notebook["cells"]:
         if cell["id"] == cell_id:
             return cell  # type: ignore[no-any-return]
     raise AssertionError(f"no cell {cell_id}")
@@ -161,7 +175,9 @@ async def test_run_all_without_browser_reaches_disk(
 ) -> None:
     entries = await run_cells(api, select="all")
     assert [e["cell_id"] for e in entries] == ["c1", "c2", "c3", "c4"]
-    assert all(e["state"] == "done" for e in entries)
+    assert all(e["state"] == "done" for e in entries), [
+        (e["state"], e["reason"], e["error"]) for e in entries
+    ]
     assert entries[1]["code"] == "print('x is', x)\nx * 2"
 
     def saved() -> bool:
@@ -169,7 +185,7 @@ async def test_run_all_without_browser_reaches_disk(
         return cell["execution_count"] == 4 and cell["outputs"] != []
 
     await wait_until(saved, 5, "outputs on disk")
-    c2 = disk_cell(jp_root_dir, "c2")
+    c2 = await saved_cell(jp_root_dir, "c2")
     assert c2["execution_count"] == 2
     assert c2["outputs"] == [
         {"output_type": "stream", "name": "stdout", "text": ["x is 20\n"]},
@@ -188,7 +204,7 @@ async def test_run_all_without_browser_reaches_disk(
             "metadata": {},
         },
     ]
-    assert disk_cell(jp_root_dir, "c3")["outputs"][0]["name"] == "stderr"
+    assert (await saved_cell(jp_root_dir, "c3"))["outputs"][0]["name"] == "stderr"
     nbformat.validate(nbformat.reads((jp_root_dir / NOTEBOOK).read_text(), 4))
 
 
@@ -270,7 +286,10 @@ async def test_code_as_cell_runs_given_source(
     (entry,) = await run_cells(api, code="print('edited in the browser')", cell_id="c4")
     assert entry["code"] == "print('edited in the browser')"
     await wait_until(lambda: disk_cell(jp_root_dir, "c4")["outputs"] != [], 5, "outputs on disk")
-    assert "".join(disk_cell(jp_root_dir, "c4")["outputs"][0]["text"]) == "edited in the browser\n"
+    assert (
+        "".join((await saved_cell(jp_root_dir, "c4"))["outputs"][0]["text"])
+        == "edited in the browser\n"
+    )
 
 
 async def test_rerun_replaces_outputs(
@@ -279,7 +298,7 @@ async def test_rerun_replaces_outputs(
     for _ in range(5):
         await run_cells(api, cell_ids=["c1", "c2"])
     await wait_until(lambda: disk_cell(jp_root_dir, "c2")["execution_count"] == 10, 5, "5th run")
-    assert len(disk_cell(jp_root_dir, "c2")["outputs"]) == 2
+    assert len((await saved_cell(jp_root_dir, "c2"))["outputs"]) == 2
 
 
 async def test_output_fidelity(jp_serverapp: Any, api: Any, jp_root_dir: Path) -> None:
@@ -315,9 +334,11 @@ async def test_output_fidelity(jp_serverapp: Any, api: Any, jp_root_dir: Path) -
         return disk_cell(jp_root_dir, "rich")["outputs"] != []
 
     await wait_until(on_disk, 5, "outputs on disk")
-    assert "".join(disk_cell(jp_root_dir, "bar")["outputs"][0]["text"]) == "progress 100%\n"
-    assert "".join(disk_cell(jp_root_dir, "clear")["outputs"][0]["text"]) == "step 2\n"
-    assert len(disk_cell(jp_root_dir, "update")["outputs"]) == 1
+    assert (
+        "".join((await saved_cell(jp_root_dir, "bar"))["outputs"][0]["text"]) == "progress 100%\n"
+    )
+    assert "".join((await saved_cell(jp_root_dir, "clear"))["outputs"][0]["text"]) == "step 2\n"
+    assert len((await saved_cell(jp_root_dir, "update"))["outputs"]) == 1
 
 
 async def test_large_output_is_capped_and_server_stays_responsive(
@@ -354,6 +375,14 @@ async def test_large_output_is_capped_and_server_stays_responsive(
     assert len(text) < cap + 500
     assert "characters of this stream were cut" in text
     assert text.endswith("x" * 99 + "\n")
+    # What was cut is kept on the server, whole, where the note in the output says.
+    assert f"GET api/queue/{entry_id}/streams/0" in text
+    response = await jp_fetch("api", "queue", entry_id, "streams", "0", request_timeout=60)
+    assert response.headers["Content-Type"].startswith("text/plain")
+    assert len(response.body) == 500 * 1000 * 100
+    assert response.body.count(b"\n") == 500 * 1000
+    status, missing = await api("GET", "api", "queue", entry_id, "streams", "1")
+    assert status == 404 and "not cut" in missing["message"]
     await wait_until(lambda: disk_cell(jp_root_dir, "big")["outputs"] != [], 10, "disk")
     assert (jp_root_dir / NOTEBOOK).stat().st_size < 2 * cap
     # Other requests keep being answered while 50 MB stream through: the typical answer
@@ -434,7 +463,7 @@ class TestLiveDocument:
             for peer in (one, two):
                 assert len(peer.cell("c2")["outputs"]) == 2
         await wait_until(lambda: disk_cell(jp_root_dir, "c2")["execution_count"] == 10, 10, "save")
-        assert len(disk_cell(jp_root_dir, "c2")["outputs"]) == 2
+        assert len((await saved_cell(jp_root_dir, "c2"))["outputs"]) == 2
 
     async def test_edit_in_shared_document_before_start_is_what_runs(
         self, jp_serverapp: Any, api: Any, ws_connect: Any, notebook: Path

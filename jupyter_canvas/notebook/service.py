@@ -14,6 +14,7 @@ from collections import defaultdict
 from typing import Any
 
 from jupyter_server.utils import ensure_async
+from tornado import web
 from traitlets import Float, Int
 from traitlets.config import LoggingConfigurable
 
@@ -61,6 +62,25 @@ class NotebookService(LoggingConfigurable):
         self.notebooks = SharedNotebooks(serverapp, self.log)
         self.writer = NotebookWriter(self)
         self._session_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._file_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    def file_lock(self, path: str) -> asyncio.Lock:
+        """Held while we read or write a notebook file: the contents manager writes files in
+        place, so a read during our own save would see an empty file."""
+        return self._file_locks[path]
+
+    async def read_file(self, path: str) -> Any:
+        """The notebook model from the file (retrying briefly while someone else saves it)."""
+        cm = self.serverapp.contents_manager
+        for attempt in range(10):
+            try:
+                async with self.file_lock(path):
+                    return await ensure_async(cm.get(path, content=True, type="notebook"))
+            except web.HTTPError as err:
+                if err.status_code != 400 or "JSON" not in str(err) or attempt == 9:
+                    raise
+                await asyncio.sleep(0.05)
+        raise AssertionError("unreachable")
 
     # -- the live document, when there is one ------------------------------------------------
     def file_id_or_none(self, path: str) -> str | None:
@@ -88,9 +108,7 @@ class NotebookService(LoggingConfigurable):
             file_id = self.file_id_or_none(path)
             assert file_id is not None
             return await self.notebooks.read_cells(path, file_id)
-        model = await ensure_async(
-            self.serverapp.contents_manager.get(path, content=True, type="notebook")
-        )
+        model = await self.read_file(path)
         cells = [
             RawCell(
                 id=cell.get("id"),
@@ -231,9 +249,7 @@ class NotebookService(LoggingConfigurable):
     async def _kernelspec_name(self, path: str) -> str:
         km = self.serverapp.kernel_manager
         try:
-            model = await ensure_async(
-                self.serverapp.contents_manager.get(path, content=True, type="notebook")
-            )
+            model = await self.read_file(path)
             name = (model["content"].get("metadata") or {}).get("kernelspec", {}).get("name")
         except Exception:
             name = None

@@ -224,7 +224,7 @@ class NotebookWriter:
         if not dirty:
             return
         cm = self.service.serverapp.contents_manager
-        model = await ensure_async(cm.get(path, content=True, type="notebook"))
+        model = await self.service.read_file(path)
         notebook = model["content"]
         for cell in notebook.cells:
             sync = dirty.get(cell.get("id"))
@@ -232,9 +232,10 @@ class NotebookWriter:
                 continue
             cell.outputs = [nbformat.from_dict(o) for o in sync.entry.outputs.to_json()]
             cell.execution_count = sync.entry.execution_count
-        await ensure_async(
-            cm.save({"type": "notebook", "format": "json", "content": notebook}, path)
-        )
+        async with self.service.file_lock(path):
+            await ensure_async(
+                cm.save({"type": "notebook", "format": "json", "content": notebook}, path)
+            )
         for sync in dirty.values():
             if sync.finished and self._cells.get((sync.path, sync.cell_id)) is sync:
                 del self._cells[(sync.path, sync.cell_id)]

@@ -28,6 +28,7 @@ from ..events.bus import EventBus
 from ..outputs import OUTPUT_MSG_TYPES, message_to_output
 from ..status import lifecycle as lc
 from .models import Entry, EntryState, utcnow
+from .spill import SpillStore
 
 
 class QueueError(Exception):
@@ -438,6 +439,8 @@ class ExecutionQueue:
         self.cell_bridge: CellBridge | None = None
         #: Longest stream text one output event carries (a bigger chunk is cut in the middle).
         self.event_text_cap = 256 * 1024
+        #: Keeps the whole text of cut streams (None: cut text is not kept).
+        self.spills: SpillStore | None = None
         self._kernels: dict[str, KernelQueue] = {}
         self._live: dict[str, Entry] = {}
         self._retained: OrderedDict[str, Entry] = OrderedDict()
@@ -565,6 +568,8 @@ class ExecutionQueue:
         self.check_capacity(kernel_id, len(entries))
         queue = self._queue_for(kernel_id)
         for entry in entries:
+            if self.spills is not None and entry.outputs.spill_factory is None:
+                entry.outputs.spill_factory = self.spills.factory(entry.id)
             self._live[entry.id] = entry
             queue.pending.append(entry)
             self._transition(entry, None)
@@ -779,15 +784,19 @@ class ExecutionQueue:
 
     def _prune(self) -> None:
         retained = self._retained
+        dropped: list[str] = []
         while len(retained) > self.retain_finished:
-            retained.popitem(last=False)
+            dropped.append(retained.popitem(last=False)[0])
         if self.retain_seconds > 0 and retained:
             horizon = utcnow() - timedelta(seconds=self.retain_seconds)
             while retained:
                 oldest = next(iter(retained.values()))
                 if oldest.finished_at is not None and oldest.finished_at >= horizon:
                     break
-                retained.popitem(last=False)
+                dropped.append(retained.popitem(last=False)[0])
+        if self.spills is not None:
+            for entry_id in dropped:
+                self.spills.forget(entry_id)
 
     @property
     def retained_count(self) -> int:

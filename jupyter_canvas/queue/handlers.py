@@ -260,10 +260,40 @@ class InputHandler(QueueAPIHandler):
         self.write_json(self.entry_json(entry))
 
 
+class StreamHandler(QueueAPIHandler):
+    """``/api/queue/<id>/streams/<index>``: the whole text of a stream output that was cut."""
+
+    @web.authenticated
+    @authorized("read")
+    async def get(self, entry_id: str, index: str) -> None:
+        """Answer the stream's whole text (``text/plain``), as received from the kernel."""
+        services = self.services
+        try:
+            services.queue.get(entry_id)
+        except QueueError as err:
+            self.raise_queue_error(err)
+        spills = services.queue.spills
+        spill = spills.get(entry_id, int(index)) if spills is not None else None
+        if spill is None:
+            raise web.HTTPError(
+                404,
+                f"output {index} of entry {entry_id} was not cut: its whole text is in the "
+                "entry's outputs",
+            )
+        await spill.drain()
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        with await asyncio.to_thread(spill.path.open, "rb") as handle:
+            while chunk := await asyncio.to_thread(handle.read, 1 << 20):
+                self.write(chunk)
+                await self.flush()
+        self.finish()
+
+
 _ENTRY = r"(?P<entry_id>(?!events/?$)[^/]+)"
 
 default_handlers = [
     (r"/api/queue/?", QueueHandler),
     (rf"/api/queue/{_ENTRY}/input/?", InputHandler),
+    (rf"/api/queue/{_ENTRY}/streams/(?P<index>[0-9]+)/?", StreamHandler),
     (rf"/api/queue/{_ENTRY}/?", EntryHandler),
 ]
