@@ -36,6 +36,11 @@ AUTH_RESOURCE = "kernels"
 CLOSE_TOO_SLOW = 1013
 
 
+def _consume_error(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
 class QueueEventsHandler(
     CanvasHandlerMixin, ExtensionHandlerMixin, WebSocketMixin, WebSocketHandler, JupyterHandler
 ):
@@ -138,6 +143,10 @@ class QueueEventsHandler(
                     return
                 written = None
                 for text in batch:
+                    if written is not None:
+                        # Only the last write is awaited; the others' errors (a closed
+                        # connection) are the same error, seen there.
+                        written.add_done_callback(_consume_error)
                     written = self.write_message(text)
                 if written is not None:
                     # Flow control: the next batch waits until the socket took this one.

@@ -218,6 +218,11 @@ class KernelStatusTracker(LoggingConfigurable):
         elif kind == lc.SHUTTING_DOWN:
             record.life = Status.TERMINATING
         elif kind == lc.SHUTDOWN:
+            if record.life is not Status.TERMINATING:
+                # The shutdown_reply on IOPub can be lost with the exiting process (and a
+                # forced shutdown sends none): report the step it went through, late.
+                record.life = Status.TERMINATING
+                self._changed(record)
             self._die(record, event.reason or "the kernel was shut down")
         elif kind == lc.DEAD:
             self._die(record, event.reason or "the kernel died")
@@ -253,6 +258,12 @@ class KernelStatusTracker(LoggingConfigurable):
             kind = lc.RESTARTING if restart else lc.SHUTTING_DOWN
             self._follow(record, lc.LifecycleEvent(kernel_id, kind, kernel_name=record.name))
         self._changed(record)
+
+    def on_watch_activity(self, kernel_id: str) -> None:
+        """An output of a kernel: it is active while it runs code."""
+        record = self._records.get(kernel_id)
+        if record is not None and record.iopub_state is ExecutionState.BUSY:
+            record.last_activity = utcnow()
 
     def on_queue_message(self, kernel_id: str, msg: dict[str, Any]) -> None:
         """IOPub seen by the execution queue: used for kernels we do not watch ourselves."""

@@ -32,6 +32,9 @@ class WatchListener(Protocol):
     ) -> None:
         """An IOPub message of the kernel (content only for status and shutdown_reply)."""
 
+    def on_watch_activity(self, kernel_id: str) -> None:
+        """An output or comm message of the kernel (not decoded)."""
+
     def on_watch_answered(self, kernel_id: str) -> None:
         """The kernel answered the readiness probe."""
 
@@ -56,6 +59,9 @@ class LocalKernelWatch:
 
     #: Messages whose content the watch decodes (the rest only need their header).
     CONTENT_TYPES = frozenset({"status", "shutdown_reply"})
+    #: IOPub topics (first frame) of outputs and comms, as ipykernel sends them; their
+    #: messages are not decoded at all. Status messages come as ``kernel.<id>.status``.
+    OUTPUT_TOPICS = (b"stream.", b"execute_result", b"display_data", b"error", b"comm-")
 
     def __init__(
         self,
@@ -124,6 +130,11 @@ class LocalKernelWatch:
     def _on_iopub(self, parts: list[Any]) -> None:
         session = self._session
         if session is None or self.closed:
+            return
+        if parts and bytes(parts[0][:16]).startswith(self.OUTPUT_TOPICS):
+            # Outputs and comm traffic (most of IOPub) only mean "active": skip decoding
+            # them, so a kernel printing fast costs us next to nothing.
+            self.listener.on_watch_activity(self.kernel_id)
             return
         try:
             _idents, parts = session.feed_identities(parts)
