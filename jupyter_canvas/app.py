@@ -7,12 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Float, Int
+from traitlets import Bool, Float, Int, Unicode
 
 from ._version import __version__
 from .base import SERVICES_KEY
 from .events.bus import EventBus
 from .queue.engine import ExecutionQueue
+from .queue.journal import EntryJournal
 from .queue.spill import SpillStore
 from .status.lifecycle import KernelLifecycle
 
@@ -87,6 +88,18 @@ class CanvasApp(ExtensionApp):
         help="Most characters of one cut stream kept in full "
         "on the server (GET api/queue/<id>/streams/<index>).",
     )
+    journal = Bool(
+        True, config=True, help="Journal entries in SQLite so results answer after a restart."
+    )
+    journal_path = Unicode(
+        "",
+        config=True,
+        help="The journal's SQLite file (default: jupyter_canvas/journal.sqlite "
+        "in the server's data directory).",
+    )
+    journal_output_bytes = Int(
+        1024 * 1024, config=True, help="Most bytes of one entry's outputs kept in the journal."
+    )
     max_body_bytes = Int(
         10 * 1024 * 1024, config=True, help="Largest request body accepted (413 beyond)."
     )
@@ -114,6 +127,18 @@ class CanvasApp(ExtensionApp):
             self.stream_spill_limit,
             self.log,
         )
+        if self.journal:
+            journal_path = Path(
+                self.journal_path or Path(serverapp.data_dir) / "jupyter_canvas" / "journal.sqlite"
+            )
+            queue.journal = EntryJournal(
+                journal_path,
+                retain_finished=self.retain_finished,
+                retain_seconds=self.retain_seconds,
+                max_output_bytes=self.journal_output_bytes,
+                log=self.log,
+            )
+            queue.add_transition_hook(queue.journal.record)
         lifecycle = KernelLifecycle(km, log=self.log)
         lifecycle.add_listener(queue.on_lifecycle)
         queue.set_lifecycle_hint(lifecycle.emit)
@@ -152,6 +177,13 @@ class CanvasApp(ExtensionApp):
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         """Late wiring: things that exist only once every extension has loaded."""
+        if self.services.queue.journal is not None:
+            closed = await self.services.queue.journal.open()
+            if closed:
+                self.log.info(
+                    "jupyter_canvas: %d entries were open when the server stopped: cancelled",
+                    closed,
+                )
         km = serverapp.kernel_manager
         for kernel_id in list(km.list_kernel_ids()):
             self.services.lifecycle.hook_restarter(kernel_id)
@@ -167,6 +199,8 @@ class CanvasApp(ExtensionApp):
         await self.services.queue.shutdown("server stopped")
         for plugin in reversed(self._plugins()):
             await plugin.stop(self, self.services)
+        if self.services.queue.journal is not None:
+            await self.services.queue.journal.close()
 
 
 main = launch_new_instance = CanvasApp.launch_instance

@@ -27,6 +27,7 @@ from jupyter_server.utils import ensure_async
 from ..events.bus import EventBus
 from ..outputs import OUTPUT_MSG_TYPES, message_to_output
 from ..status import lifecycle as lc
+from .journal import EntryJournal
 from .models import Entry, EntryState, utcnow
 from .spill import SpillStore
 
@@ -441,6 +442,8 @@ class ExecutionQueue:
         self.event_text_cap = 256 * 1024
         #: Keeps the whole text of cut streams (None: cut text is not kept).
         self.spills: SpillStore | None = None
+        #: Journals entries so they answer after a restart (None: no journal).
+        self.journal: EntryJournal | None = None
         self._kernels: dict[str, KernelQueue] = {}
         self._live: dict[str, Entry] = {}
         self._retained: OrderedDict[str, Entry] = OrderedDict()

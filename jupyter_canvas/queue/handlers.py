@@ -10,7 +10,7 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 
 from ..base import CanvasAPIHandler
-from .engine import QueueError
+from .engine import EntryNotFound, QueueError
 from .models import Entry, EntryState
 
 AUTH_RESOURCE = "kernels"
@@ -26,6 +26,15 @@ class QueueAPIHandler(CanvasAPIHandler):
     def raise_queue_error(self, err: QueueError) -> None:
         """Turn an engine refusal into the HTTP error it stands for."""
         raise web.HTTPError(err.status, err.message) from None
+
+    async def journaled(self, entry_id: str, err: QueueError) -> dict[str, Any]:
+        """An entry the server no longer holds in memory, from the journal; else ``err``."""
+        journal = self.services.queue.journal
+        model = await journal.lookup(entry_id) if journal is not None else None
+        if model is None:
+            self.raise_queue_error(err)
+        assert model is not None
+        return model
 
     def entry_json(self, entry: Entry, with_outputs: bool = True) -> dict[str, Any]:
         """The contract's model of an entry, with its current queue position."""
@@ -213,8 +222,9 @@ class EntryHandler(QueueAPIHandler):
         queue = self.services.queue
         try:
             entry = queue.get(entry_id)
-        except QueueError as err:
-            self.raise_queue_error(err)
+        except EntryNotFound as err:
+            self.write_json(await self.journaled(entry_id, err))  # finished before a restart
+            return
         if wait and not entry.terminal:
             self._waiter = asyncio.ensure_future(entry.wait_finished(wait))
             try:
@@ -237,6 +247,13 @@ class EntryHandler(QueueAPIHandler):
         """Cancel the entry (a running one's kernel is interrupted)."""
         try:
             entry = await self.services.queue.cancel(entry_id, self.user_name())
+        except EntryNotFound as err:
+            model = await self.journaled(entry_id, err)
+            raise web.HTTPError(
+                409,
+                f"entry {entry_id} is already {model['state']}; only queued or running "
+                "entries can be cancelled",
+            ) from None
         except QueueError as err:
             self.raise_queue_error(err)
         self.write_json(self.entry_json(entry))

@@ -1,0 +1,223 @@
+"""A small SQLite journal of entries, so results outlive the server process.
+
+Every entry is written when it is queued, when it starts and when it finishes (batched, in a
+worker thread: the event loop never waits on the disk). After a restart:
+
+- ``GET /api/queue/<id>`` answers finished entries from the journal;
+- entries that were queued or running when the server stopped (even if it was killed)
+  answer ``cancelled`` with the reason "server stopped".
+
+The journal is bounded like the in-memory retention (count and age), and each entry's
+outputs are kept up to a size cap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from .models import Entry, EntryState, isoformat, utcnow
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS entries (
+    id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    finished_at TEXT,
+    model TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS entries_finished ON entries (finished_at);
+"""
+
+_OPEN_STATES = (
+    EntryState.QUEUED.value,
+    EntryState.RUNNING.value,
+    EntryState.AWAITING_INPUT.value,
+)
+
+
+class EntryJournal:
+    """Entries written to SQLite in the background; read back by id."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        retain_finished: int,
+        retain_seconds: float,
+        max_output_bytes: int,
+        log: logging.Logger | None = None,
+    ) -> None:
+        self.path = path
+        self.retain_finished = retain_finished
+        self.retain_seconds = retain_seconds
+        self.max_output_bytes = max_output_bytes
+        self.log = log or logging.getLogger(__name__)
+        # One thread owns the connection: SQLite calls are serialized and off the loop.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="canvas-journal")
+        self._db: sqlite3.Connection | None = None
+        self._pending: dict[str, tuple[str, str | None, str]] = {}
+        self._flush_task: asyncio.Task[None] | None = None
+        self._writes = 0
+
+    # -- opening and closing ------------------------------------------------------------------
+    async def open(self) -> int:
+        """Open (or create) the journal; close out entries a stopped server left open.
+
+        Returns how many open entries were marked cancelled ("server stopped").
+        """
+        return await self._run(self._open_sync)
+
+    def _open_sync(self) -> int:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(_SCHEMA)
+        now = isoformat(utcnow())
+        closed = 0
+        rows = db.execute(
+            f"SELECT id, model FROM entries WHERE state IN ({','.join('?' * len(_OPEN_STATES))})",
+            _OPEN_STATES,
+        ).fetchall()
+        for entry_id, text in rows:
+            model = json.loads(text)
+            model.update(
+                state=EntryState.CANCELLED.value,
+                reason="server stopped",
+                position=None,
+                finished_at=model.get("finished_at") or now,
+            )
+            db.execute(
+                "UPDATE entries SET state=?, finished_at=?, model=? WHERE id=?",
+                (model["state"], model["finished_at"], json.dumps(model), entry_id),
+            )
+            closed += 1
+        db.commit()
+        self._db = db
+        self._prune_sync()
+        return closed
+
+    async def close(self) -> None:
+        """Write what is pending and close the database."""
+        await self.flush()
+        if self._db is not None:
+            await self._run(self._db.close)
+            self._db = None
+        self._executor.shutdown(wait=False)
+
+    async def _run(self, function: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
+
+    # -- writing -----------------------------------------------------------------------------------
+    def record(self, entry: Entry, previous: EntryState | None = None) -> None:
+        """Remember the entry's current state (written within a moment)."""
+        if self._db is None:
+            return
+        model = entry.to_json(None, with_outputs=entry.terminal)
+        if entry.terminal:
+            model["outputs"] = self._capped_outputs(model["outputs"])
+        self._pending[entry.id] = (entry.state.value, model["finished_at"], json.dumps(model))
+        if self._flush_task is None:
+            self._flush_task = asyncio.get_running_loop().create_task(self._flush_soon())
+
+    def _capped_outputs(self, outputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        kept: list[dict[str, Any]] = []
+        size = 0
+        for output in outputs:
+            size += len(json.dumps(output))
+            if size > self.max_output_bytes:
+                kept.append(
+                    {
+                        "output_type": "stream",
+                        "name": "stderr",
+                        "text": f"[jupyter_canvas: {len(outputs) - len(kept)} more output(s) "
+                        f"were not journaled (over {self.max_output_bytes} bytes)]\n",
+                    }
+                )
+                break
+            kept.append(output)
+        return kept
+
+    async def _flush_soon(self) -> None:
+        try:
+            await asyncio.sleep(0.1)  # batch what happens together
+            await self.flush()
+        finally:
+            self._flush_task = None
+
+    async def flush(self) -> None:
+        """Write every pending record now."""
+        while self._pending and self._db is not None:
+            batch = list(self._pending.items())
+            self._pending.clear()
+            try:
+                await self._run(self._write_sync, batch)
+            except sqlite3.Error as err:
+                self.log.warning("jupyter_canvas: could not write the journal: %s", err)
+                return
+
+    def _write_sync(self, batch: list[tuple[str, tuple[str, str | None, str]]]) -> None:
+        assert self._db is not None
+        self._db.executemany(
+            "INSERT INTO entries (id, state, finished_at, model) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(id) DO UPDATE SET state=excluded.state, "
+            "finished_at=excluded.finished_at, model=excluded.model",
+            [(entry_id, state, finished, text) for entry_id, (state, finished, text) in batch],
+        )
+        self._db.commit()
+        self._writes += 1
+        if self._writes % 50 == 0:
+            self._prune_sync()
+
+    def _prune_sync(self) -> None:
+        assert self._db is not None
+        db = self._db
+        db.execute(
+            "DELETE FROM entries WHERE finished_at IS NOT NULL AND id NOT IN ("
+            "SELECT id FROM entries WHERE finished_at IS NOT NULL "
+            "ORDER BY finished_at DESC LIMIT ?)",
+            (self.retain_finished,),
+        )
+        if self.retain_seconds > 0:
+            horizon = datetime.now(timezone.utc) - timedelta(seconds=self.retain_seconds)
+            db.execute(
+                "DELETE FROM entries WHERE finished_at IS NOT NULL AND finished_at < ?",
+                (isoformat(horizon),),
+            )
+        db.commit()
+
+    # -- reading -----------------------------------------------------------------------------------
+    async def lookup(self, entry_id: str) -> dict[str, Any] | None:
+        """The journaled model of an entry, or None."""
+        if entry_id in self._pending:
+            return json.loads(self._pending[entry_id][2])  # type: ignore[no-any-return]
+        if self._db is None:
+            return None
+        return await self._run(self._lookup_sync, entry_id)  # type: ignore[no-any-return]
+
+    def _lookup_sync(self, entry_id: str) -> dict[str, Any] | None:
+        assert self._db is not None
+        row = self._db.execute("SELECT model FROM entries WHERE id=?", (entry_id,)).fetchone()
+        if row is None:
+            return None
+        model: dict[str, Any] = json.loads(row[0])
+        if self.retain_seconds > 0 and model.get("finished_at"):
+            finished = datetime.fromisoformat(model["finished_at"].replace("Z", "+00:00"))
+            if utcnow() - finished > timedelta(seconds=self.retain_seconds):
+                return None
+        model.setdefault("outputs", [])
+        return model
+
+    async def count(self) -> int:
+        """How many entries the journal holds (for tests and diagnostics)."""
+        await self.flush()
+        if self._db is None:
+            return 0
+        db = self._db
+        return await self._run(lambda: db.execute("SELECT COUNT(*) FROM entries").fetchone()[0])  # type: ignore[no-any-return]
