@@ -78,8 +78,15 @@ def write_notebook(root: Path, name: str, cells: list[Any]) -> Path:
 
 
 def stored_places(path: Path) -> dict[str, Any]:
-    """Cell id → ``metadata.jupyter_canvas`` of the cells that have one, read from disk."""
-    notebook = json.loads(path.read_text(encoding="utf-8"))
+    """Cell id → ``metadata.jupyter_canvas`` of the cells that have one, read from disk.
+
+    The contents manager rewrites the file in place, so a read can catch it half written:
+    that reads as no places (callers wait for what they expect).
+    """
+    try:
+        notebook = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        return {}
     return {
         cell["id"]: cell["metadata"]["jupyter_canvas"]
         for cell in notebook["cells"]

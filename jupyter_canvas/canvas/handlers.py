@@ -9,7 +9,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from jupyter_server.auth.decorator import authorized, ws_authenticated
 from jupyter_server.base.handlers import JupyterHandler
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from .manager import CanvasRoomManager
     from .room import CanvasRoom
 
+T = TypeVar("T")
+
 AUTH_RESOURCE = "contents"
 #: Where the plugin puts the room manager in ``services.extras``.
 MANAGER_KEY = "canvas"
@@ -33,6 +36,17 @@ MANAGER_KEY = "canvas"
 
 def _manager(handler: CanvasHandlerMixin) -> CanvasRoomManager:
     return handler.services.extras[MANAGER_KEY]  # type: ignore[no-any-return]
+
+
+async def _in_own_task(work: Coroutine[Any, Any, T]) -> T:
+    """Run ``work`` in a short-lived task of its own.
+
+    The async contents manager reads files in anyio worker threads, and anyio stops such a
+    thread only when the task that started it ends. A websocket's task lives as long as the
+    connection, so a thread started there would keep the process from exiting when the server
+    stops with a canvas still connected.
+    """
+    return await asyncio.create_task(work)
 
 
 class CanvasLayoutHandler(CanvasAPIHandler):
@@ -82,7 +96,7 @@ class CanvasRoomHandler(CanvasHandlerMixin, WebSocketMixin, WebSocketHandler, Ju
     async def get(self, *args: Any, **kwargs: Any) -> None:
         """Check the notebook exists and what the user may do, then upgrade."""
         file_id = kwargs["file_id"]
-        await self.manager.room_path(file_id)
+        await _in_own_task(self.manager.room_path(file_id))
         user = self.current_user
         self._can_write = bool(
             await ensure_async(self.authorizer.is_authorized(self, user, "write", AUTH_RESOURCE))
@@ -97,7 +111,7 @@ class CanvasRoomHandler(CanvasHandlerMixin, WebSocketMixin, WebSocketHandler, Ju
         channel = RoomChannel(self, f"canvas:{file_id}", can_write=self._can_write)
         self._channel = channel
         try:
-            room = await self.manager.join(file_id, channel)
+            room = await _in_own_task(self.manager.join(file_id, channel))
         except web.HTTPError as err:
             self.close(4000 + err.status_code, (err.log_message or "")[:120])
             return

@@ -96,6 +96,13 @@ class CanvasRoomManager(LoggingConfigurable):
             timer.cancel()
         self._idle_timers.clear()
         rooms = list(self.rooms.items())
+        # Peers learn at once that the server is going (1001: going away), and send no more
+        # moves while the rooms save.
+        for _, room in rooms:
+            for channel in list(room.peers):
+                close = getattr(channel, "close_connection", None)
+                if close is not None:
+                    close(1001, "the server is stopping")
         results = await asyncio.gather(
             *(room.flush(final=True) for _, room in rooms), return_exceptions=True
         )
@@ -181,12 +188,15 @@ class CanvasRoomManager(LoggingConfigurable):
             await self._free_locked(file_id, save=save)
 
     async def _free_locked(self, file_id: str, *, save: bool) -> None:
-        room = self.rooms.pop(file_id, None)
+        room = self.rooms.get(file_id)
         if room is None:
             return
         try:
+            # Saved before it leaves ``rooms``: until then GET answers from the room, not
+            # from a file that does not have the last moves yet.
             await room.close(save=save)
         finally:
+            self.rooms.pop(file_id, None)
             if self._server is not None:
                 self._server.rooms.pop(f"canvas:{file_id}", None)
             try:
