@@ -96,6 +96,18 @@ async def test_events_are_numbered_without_gaps(
     assert all(set(e) >= {"entry_id", "kernel_id", "path", "cell_id", "output"} for e in outputs)
     entries = [e["entry"] for e in events if e["type"] == "entry"]
     assert all("outputs" not in entry for entry in entries)
+    # The kernel is busy before the outputs of an execution and idle after them.
+    last = [
+        e for e in events if e["type"] == "entry" and e["entry"]["code"].startswith("print('b')")
+    ]
+    running = next(i for i, e in enumerate(events) if e is last[1])
+    states = [
+        (i, e["status"]["execution_state"]) for i, e in enumerate(events) if e["type"] == "kernel"
+    ]
+    busy = next(i for i, state in states if state == "busy" and i > running)
+    idle = next(i for i, state in states if state == "idle" and i > busy)
+    outputs_of_b = [i for i, e in enumerate(events) if e["type"] == "output" and i > running]
+    assert busy < min(outputs_of_b) and max(outputs_of_b) < idle < events.index(last[-1])
 
 
 async def test_replay_equals_live_stream(

@@ -8,6 +8,7 @@ words, why a kernel is dead, failed to start or cannot be reached.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -71,6 +72,8 @@ class KernelRecord:
     dead_since: float | None = None
     #: ``(value, future)`` of every ``wait_for`` request on this kernel.
     waiters: list[tuple[str, asyncio.Future[dict[str, Any]]]] = field(default_factory=list)
+    #: Ids of the latest status messages applied (the same message can come twice).
+    seen_messages: deque[str] = field(default_factory=lambda: deque(maxlen=32))
     #: ``(status, execution_state, reason)`` as last published on the bus.
     published: tuple[str, str, str | None] | None = None
 

@@ -229,12 +229,26 @@ class KernelStatusTracker(LoggingConfigurable):
 
     # -- what the watch sees -------------------------------------------------------------------
     def on_watch_message(
-        self, kernel_id: str, msg_type: str, parent_type: str | None, content: dict[str, Any]
+        self,
+        kernel_id: str,
+        msg_type: str,
+        parent_type: str | None,
+        content: dict[str, Any],
+        msg_id: str | None = None,
     ) -> None:
-        """An IOPub message of a kernel (from our own watch or a queue client)."""
+        """An IOPub message of a kernel (from our own watch or a queue client).
+
+        Both sources see the same messages in the same order; each is applied the first
+        time it arrives from either (``msg_id``), so the earliest source wins and a late
+        copy never moves the state back.
+        """
         record = self._records.get(kernel_id)
         if record is None or record.life is Status.DEAD:
             return
+        if msg_id is not None:
+            if msg_id in record.seen_messages:
+                return
+            record.seen_messages.append(msg_id)
         tracked = self._tracked_type
         if tracked(msg_type) or tracked(parent_type) or record.iopub_state is ExecutionState.BUSY:
             record.last_activity = utcnow()
@@ -266,14 +280,25 @@ class KernelStatusTracker(LoggingConfigurable):
             record.last_activity = utcnow()
 
     def on_queue_message(self, kernel_id: str, msg: dict[str, Any]) -> None:
-        """IOPub seen by the execution queue: used for kernels we do not watch ourselves."""
-        if kernel_id in self._watches:
-            return
+        """IOPub seen by the execution queue's client of a kernel.
+
+        For a kernel we cannot watch (a gateway's) this is where ``execution_state`` comes
+        from. For a watched one it often arrives first: taking it too makes a ``busy``
+        event come before the outputs the queue publishes for the same execution.
+        """
         header = msg.get("header") or {}
+        msg_type = header.get("msg_type", "")
+        if msg_type not in LocalKernelWatch.CONTENT_TYPES:
+            self.on_watch_activity(kernel_id)
+            return
         parent = msg.get("parent_header") or {}
-        content = msg.get("content") if isinstance(msg.get("content"), dict) else {}
+        content = msg.get("content")
         self.on_watch_message(
-            kernel_id, header.get("msg_type", ""), parent.get("msg_type"), content or {}
+            kernel_id,
+            msg_type,
+            parent.get("msg_type"),
+            content if isinstance(content, dict) else {},
+            header.get("msg_id"),
         )
 
     def on_watch_answered(self, kernel_id: str) -> None:

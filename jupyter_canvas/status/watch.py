@@ -28,7 +28,12 @@ class WatchListener(Protocol):
     """What a :class:`LocalKernelWatch` reports to (the tracker)."""
 
     def on_watch_message(
-        self, kernel_id: str, msg_type: str, parent_type: str | None, content: dict[str, Any]
+        self,
+        kernel_id: str,
+        msg_type: str,
+        parent_type: str | None,
+        content: dict[str, Any],
+        msg_id: str | None = None,
     ) -> None:
         """An IOPub message of the kernel (content only for status and shutdown_reply)."""
 
@@ -147,7 +152,9 @@ class LocalKernelWatch:
                 content = session.unpack(raw) if isinstance(raw, (bytes, memoryview)) else raw
         except Exception:  # a message we cannot read says nothing about the kernel
             return
-        self.listener.on_watch_message(self.kernel_id, msg_type, parent.get("msg_type"), content)
+        self.listener.on_watch_message(
+            self.kernel_id, msg_type, parent.get("msg_type"), content, msg["header"].get("msg_id")
+        )
 
     # -- readiness probe -----------------------------------------------------------------------
     def probe(self) -> None:
