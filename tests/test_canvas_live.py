@@ -15,6 +15,7 @@ from test_canvas_support import (  # noqa: F401  (fixtures)
     canvas_extensions,
     canvas_manager,
     canvas_room_config,
+    canvas_ydoc_config,
     code,
     file_saves,
     jp_server_config,
@@ -154,3 +155,19 @@ async def test_notebook_opened_after_the_room(
         await asyncio.sleep(1)
         # Only jupyter_server_ydoc wrote the file (once per burst of changes), never both.
         assert 1 <= len(file_saves) - saves_before <= 3
+
+
+@pytest.mark.parametrize("canvas_room_config", [{"save_delay": 30, "max_save_delay": 60}])
+@pytest.mark.parametrize("canvas_ydoc_config", [{"document_save_delay": None}])
+async def test_stop_saves_moves_of_a_live_notebook(
+    jp_ws_fetch: Any, file_id: str, notebook: Path, canvas_manager: Any
+) -> None:
+    """Neither debounce fires here (ours is 30 s, the notebook's autosave is off): the moves
+    reach the file because the canvas saves when the server stops."""
+    live = await open_live(canvas_manager)
+    async with room_peer(jp_ws_fetch, file_id) as peer:
+        peer.move("y", x=-300)
+        await wait_until(lambda: canvas_manager.rooms[file_id].has_unsaved_moves, what="move")
+    await canvas_manager.stop()
+    assert live_place(live, "y")["x"] == -300
+    assert stored_places(notebook)["y"]["x"] == -300

@@ -13,6 +13,7 @@ from test_canvas_support import (  # noqa: F401  (fixtures)
     canvas_extensions,
     canvas_manager,
     canvas_room_config,
+    canvas_ydoc_config,
     code,
     jp_server_config,
     md,

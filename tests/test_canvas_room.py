@@ -16,6 +16,7 @@ from test_canvas_support import (  # noqa: F401  (fixtures)
     canvas_extensions,
     canvas_manager,
     canvas_room_config,
+    canvas_ydoc_config,
     code,
     file_saves,
     jp_server_config,
@@ -262,3 +263,18 @@ async def test_junk_written_by_a_peer_is_not_persisted(
         "height": 120,
         "collapsed": False,
     }
+
+
+async def test_graphs_written_by_a_peer_are_restored(jp_ws_fetch: Any, file_id: str) -> None:
+    async with room_peer(jp_ws_fetch, file_id) as peer:
+        with peer.doc.transaction():
+            peer.pc_graph["A"] = ["z"]
+            peer.pc_graph["bogus"] = []
+            peer.notebook["order"] = []
+        await wait_until(
+            lambda: (
+                peer.graph("pc_graph") == {"A": ["x", "B"], "B": ["y"], "C": ["z"]}
+                and peer.notebook.get("order") == ["A", "x", "B", "y", "C", "z"]
+            ),
+            what="the server's graphs back",
+        )

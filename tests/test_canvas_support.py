@@ -199,9 +199,19 @@ def canvas_extensions() -> dict[str, bool]:
 
 
 @pytest.fixture
-def jp_server_config(jp_server_config: Any, jp_root_dir: Path, canvas_room_config: Any) -> Any:
+def canvas_ydoc_config() -> dict[str, Any]:
+    """``YDocExtension`` traits of the test server (override per test with parametrize)."""
+    return {}
+
+
+@pytest.fixture
+def jp_server_config(
+    jp_server_config: Any, jp_root_dir: Path, canvas_room_config: Any, canvas_ydoc_config: Any
+) -> Any:
     """The shared config plus canvas settings and collaboration stores outside the root."""
-    return canvas_server_config(jp_server_config, jp_root_dir, canvas_room_config)
+    return canvas_server_config(
+        jp_server_config, jp_root_dir, canvas_room_config, canvas_ydoc_config
+    )
 
 
 @pytest.fixture

@@ -103,6 +103,11 @@ class CanvasRoom(YRoom):
             self.refresh, timing.notebook_settle, timing.notebook_settle * 5, log
         )
         self._cells_subscription = self.cells_map.observe_deep(self._on_cells_changed)
+        # The graphs and ``notebook`` belong to the server: a peer's edit is undone.
+        self._server_owned = [
+            (shared, shared.observe(self._on_server_owned_changed))
+            for shared in (self.np_map, self.pc_map, self.notebook_map)
+        ]
         #: Counts, for tests and benchmarks: writes of places and reloads of the notebook.
         self.writes = 0
         self.reloads = 0
@@ -125,6 +130,8 @@ class CanvasRoom(YRoom):
         await self._follow_notebook.settle()
         self._attach_live(None)
         self.cells_map.unobserve(self._cells_subscription)
+        for shared, subscription in self._server_owned:
+            shared.unobserve(subscription)
 
     async def flush(self, *, final: bool = False) -> None:
         """Persist pending moves now (``final``: the server is stopping)."""
@@ -192,6 +199,10 @@ class CanvasRoom(YRoom):
                 self._moved.update(str(key) for key in getattr(event, "keys", {}))
         self._persist.touch()
 
+    def _on_server_owned_changed(self, event: Any) -> None:
+        if event.transaction.origin != SERVER_ORIGIN:
+            self._follow_notebook.touch()
+
     async def _persist_moves(self, *, final: bool = False) -> None:
         async with self._sync_lock:
             moved, self._moved = self._moved, set()
@@ -249,7 +260,7 @@ class CanvasRoom(YRoom):
             _update_graph(self.pc_map, pc_graph)
             if self.notebook_map.get("path") != snapshot.path:
                 self.notebook_map["path"] = snapshot.path
-            if self._order != order:
+            if self.notebook_map.get("order") != order:
                 self.notebook_map["order"] = order
         self.path = snapshot.path
         self._order = order
