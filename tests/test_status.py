@@ -332,3 +332,21 @@ async def test_status_needs_authentication(
     for parts in (("api", "kernels", kernel_id, "status"), ("api", "kernels", "status")):
         response = await jp_fetch(*parts, headers=unauthenticated, raise_error=False)
         assert response.code == 403
+
+
+class TestWithoutAutorestart:
+    """A kernel nobody restarts: its death is noticed through the heartbeat."""
+
+    @pytest.fixture
+    def jp_server_config(self, jp_server_config: Any) -> Any:
+        jp_server_config.KernelManager.autorestart = False
+        return jp_server_config
+
+    async def test_killed_process_is_dead_with_the_signal(
+        self, jp_serverapp: Any, api: Any, kernel_id: str
+    ) -> None:
+        await status_of(api, kernel_id, wait_for="idle", timeout="30")
+        os.kill(kernel_pid(jp_serverapp, kernel_id), signal.SIGKILL)
+        code, model = await status_of(api, kernel_id, wait_for="dead", timeout="20")
+        assert code == 200 and model["status"] == "dead", model
+        assert model["reason"] == "the kernel process was killed by signal 9"

@@ -65,8 +65,10 @@ class KernelRecord:
     #: The state the kernel's IOPub last announced (``starting`` until it says anything).
     iopub_state: ExecutionState = ExecutionState.STARTING
     reason: str | None = None
-    #: Whether the heartbeat stopped answering while the process is still there.
-    unresponsive: bool = False
+    #: The heartbeat stopped answering while the process is still there.
+    silent: bool = False
+    #: The process was started but has not answered ``kernel_info`` in time.
+    unanswered: bool = False
     last_activity: datetime = field(default_factory=utcnow)
     #: When the kernel became dead (for retention), monotonic seconds.
     dead_since: float | None = None
@@ -76,6 +78,15 @@ class KernelRecord:
     seen_messages: deque[str] = field(default_factory=lambda: deque(maxlen=32))
     #: ``(status, execution_state, reason)`` as last published on the bus.
     published: tuple[str, str, str | None] | None = None
+
+    @property
+    def unresponsive(self) -> bool:
+        """Whether the process cannot be reached (heartbeat silent or no answer)."""
+        return self.silent or self.unanswered
+
+    def reachable(self) -> None:
+        """Forget any unreachability (a new process, or a dead one)."""
+        self.silent = self.unanswered = False
 
     @property
     def status(self) -> KernelProcessStatus:

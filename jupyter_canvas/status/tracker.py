@@ -200,18 +200,18 @@ class KernelStatusTracker(LoggingConfigurable):
         if kind == lc.RESTARTING:
             record.life = Status.RESTARTING
             record.reason = None
-            record.unresponsive = False
+            record.reachable()
         elif kind == lc.AUTORESTARTING:
             record.life = Status.AUTORESTARTING
             record.iopub_state = ExecutionState.DEAD
             record.reason = event.reason or "the kernel died and is being restarted"
-            record.unresponsive = False
+            record.reachable()
         elif kind == lc.RESTARTED:
             if record.life not in (Status.RESTARTING, Status.AUTORESTARTING):
                 # A restart we did not see begin (forced, without a shutdown_reply).
                 record.life = Status.RESTARTING
             record.iopub_state = ExecutionState.STARTING
-            record.unresponsive = False
+            record.reachable()
             record.dead_since = None
             self._dead.pop(record.kernel_id, None)
             self._attach(record, reopen=True)
@@ -308,7 +308,10 @@ class KernelStatusTracker(LoggingConfigurable):
             return
         if record.life in (Status.STARTING, Status.RESTARTING, Status.AUTORESTARTING):
             record.life = Status.RUNNING
-            record.reason = None
+        if record.life is Status.RUNNING:
+            record.unanswered = False
+            if not record.silent:
+                record.reason = None
         if record.iopub_state in (ExecutionState.STARTING, ExecutionState.DEAD):
             record.iopub_state = ExecutionState.IDLE
         self._changed(record)
@@ -322,11 +325,15 @@ class KernelStatusTracker(LoggingConfigurable):
             Status.AUTORESTARTING,
         ):
             return
-        record.unresponsive = True
-        record.reason = (
-            f"the kernel process was started but has not answered for {self.ready_timeout:g} s"
-        )
+        record.unanswered = True
+        record.reason = self._unanswered_reason()
         self._changed(record)
+
+    def _unanswered_reason(self) -> str:
+        return (
+            f"the kernel process was started but has not answered kernel_info for "
+            f"{self.ready_timeout:g} s"
+        )
 
     def on_watch_heartbeat(self, kernel_id: str, alive: bool, silent_for: float) -> None:
         """A heartbeat answer, or silence: a stopped or hung process turns ``unknown``."""
@@ -334,9 +341,9 @@ class KernelStatusTracker(LoggingConfigurable):
         if record is None or record.life is Status.DEAD:
             return
         if alive:
-            if record.unresponsive and record.life not in (Status.STARTING,):
-                record.unresponsive = False
-                record.reason = None
+            if record.silent:
+                record.silent = False
+                record.reason = self._unanswered_reason() if record.unanswered else None
                 self._changed(record)
             return
         if record.life in (Status.RESTARTING, Status.AUTORESTARTING, Status.TERMINATING):
@@ -362,7 +369,7 @@ class KernelStatusTracker(LoggingConfigurable):
                 return  # the restarter saw it too and reports restart or dead
             self._die(record, describe_exit(exit_code))
         else:
-            record.unresponsive = True
+            record.silent = True
             record.reason = self.unresponsive_reason.format(seconds=silent_for)
         self._changed(record)
 
@@ -386,9 +393,12 @@ class KernelStatusTracker(LoggingConfigurable):
         )
         ready = getattr(kernel, "ready", None)
         if isinstance(ready, (asyncio.Future, concurrent.futures.Future)) and not ready.done():
-            # A pending kernel (use_pending_kernels): follow its start.
+            # A pending kernel (use_pending_kernels): follow its start. A concurrent future
+            # may call back from another thread.
+            loop = asyncio.get_running_loop()
+
             def started(future: Any) -> None:
-                asyncio.get_running_loop().call_soon(self._pending_started, kernel_id, future)
+                loop.call_soon_threadsafe(self._pending_started, kernel_id, future)
 
             ready.add_done_callback(started)
         else:
@@ -483,7 +493,7 @@ class KernelStatusTracker(LoggingConfigurable):
         if record.life is not Status.DEAD:
             record.life = Status.DEAD
             record.reason = reason
-            record.unresponsive = False
+            record.reachable()
             record.dead_since = asyncio.get_running_loop().time()
         self._detach(record.kernel_id)
         self._dead[record.kernel_id] = None

@@ -185,8 +185,8 @@ class LocalKernelWatch:
         self._probe_timer = None
         if self.closed:
             return
-        self._end_probe()
         self.listener.on_watch_probe_timeout(self.kernel_id)
+        self.probe()  # ask again: a slow start may still end well
 
     # -- heartbeat -----------------------------------------------------------------------------
     def _ping(self) -> None:
