@@ -32,7 +32,7 @@ from .layout import (
     build_graphs,
     layout_json,
 )
-from .store import LayoutSnapshot, LayoutStore
+from .store import LIVE_ORIGIN, LayoutSnapshot, LayoutStore
 
 #: The origin of the room's own transactions: they are not moves to persist.
 SERVER_ORIGIN = "jupyter_canvas.server"
@@ -108,9 +108,6 @@ class CanvasRoom(YRoom):
             (shared, shared.observe(self._on_server_owned_changed))
             for shared in (self.np_map, self.pc_map, self.notebook_map)
         ]
-        #: Counts, for tests and benchmarks: writes of places and reloads of the notebook.
-        self.writes = 0
-        self.reloads = 0
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -224,7 +221,6 @@ class CanvasRoom(YRoom):
                 else:
                     self.log.error("canvas: could not save moves in %s", self.path, exc_info=err)
                 return
-            self.writes += 1
             for cell_id in result.written:
                 self._stored[cell_id] = places[cell_id]
             if result.last_modified is not None:
@@ -238,7 +234,6 @@ class CanvasRoom(YRoom):
             snapshot = await self.store.load(self.file_id)
             self._attach_live(snapshot.live)
             self._apply(snapshot)
-            self.reloads += 1
 
     def _apply(self, snapshot: LayoutSnapshot) -> None:
         cells = snapshot.cells
@@ -304,6 +299,8 @@ class CanvasRoom(YRoom):
             self._live_subscription = live.ycells.observe_deep(self._on_notebook_changed)
 
     def _on_notebook_changed(self, events: list[Any]) -> None:
+        if events and events[0].transaction.origin == LIVE_ORIGIN:
+            return  # our own writes of places: they change nothing the room shows
         for event in events:
             path = getattr(event, "path", None) or []
             if len(path) >= 2 and path[1] in _IRRELEVANT_CELL_KEYS:
