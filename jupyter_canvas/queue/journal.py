@@ -17,6 +17,7 @@ import asyncio
 import json
 import logging
 import sqlite3
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -27,6 +28,7 @@ from .models import Entry, EntryState, isoformat, utcnow
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
     id TEXT PRIMARY KEY,
+    run TEXT NOT NULL,
     state TEXT NOT NULL,
     finished_at TEXT,
     model TEXT NOT NULL
@@ -61,9 +63,11 @@ class EntryJournal:
         # One thread owns the connection: SQLite calls are serialized and off the loop.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="canvas-journal")
         self._db: sqlite3.Connection | None = None
+        # Entries of this run answer from memory while retained; the journal answers only
+        # for earlier runs of the server.
+        self._run_id = uuid.uuid4().hex
         self._pending: dict[str, tuple[str, str | None, str]] = {}
         self._flush_task: asyncio.Task[None] | None = None
-        self._writes = 0
 
     # -- opening and closing ------------------------------------------------------------------
     async def open(self) -> int:
@@ -105,6 +109,9 @@ class EntryJournal:
 
     async def close(self) -> None:
         """Write what is pending and close the database."""
+        task, self._flush_task = self._flush_task, None
+        if task is not None:
+            task.cancel()
         await self.flush()
         if self._db is not None:
             await self._run(self._db.close)
@@ -145,11 +152,9 @@ class EntryJournal:
         return kept
 
     async def _flush_soon(self) -> None:
-        try:
-            await asyncio.sleep(0.1)  # batch what happens together
-            await self.flush()
-        finally:
-            self._flush_task = None
+        await asyncio.sleep(0.1)  # batch what happens together
+        self._flush_task = None
+        await self.flush()
 
     async def flush(self) -> None:
         """Write every pending record now."""
@@ -165,15 +170,18 @@ class EntryJournal:
     def _write_sync(self, batch: list[tuple[str, tuple[str, str | None, str]]]) -> None:
         assert self._db is not None
         self._db.executemany(
-            "INSERT INTO entries (id, state, finished_at, model) VALUES (?, ?, ?, ?) "
+            "INSERT INTO entries (id, run, state, finished_at, model) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT(id) DO UPDATE SET state=excluded.state, "
             "finished_at=excluded.finished_at, model=excluded.model",
-            [(entry_id, state, finished, text) for entry_id, (state, finished, text) in batch],
+            [
+                (entry_id, self._run_id, state, finished, text)
+                for entry_id, (state, finished, text) in batch
+            ],
         )
         self._db.commit()
-        self._writes += 1
-        if self._writes % 50 == 0:
-            self._prune_sync()
+        # Bounded like the in-memory retention, at every batch: an entry the server no
+        # longer retains must not answer from here either.
+        self._prune_sync()
 
     def _prune_sync(self) -> None:
         assert self._db is not None
@@ -194,16 +202,16 @@ class EntryJournal:
 
     # -- reading -----------------------------------------------------------------------------------
     async def lookup(self, entry_id: str) -> dict[str, Any] | None:
-        """The journaled model of an entry, or None."""
-        if entry_id in self._pending:
-            return json.loads(self._pending[entry_id][2])  # type: ignore[no-any-return]
+        """The journaled model of an entry of an earlier run of the server, or None."""
         if self._db is None:
             return None
         return await self._run(self._lookup_sync, entry_id)  # type: ignore[no-any-return]
 
     def _lookup_sync(self, entry_id: str) -> dict[str, Any] | None:
         assert self._db is not None
-        row = self._db.execute("SELECT model FROM entries WHERE id=?", (entry_id,)).fetchone()
+        row = self._db.execute(
+            "SELECT model FROM entries WHERE id=? AND run != ?", (entry_id, self._run_id)
+        ).fetchone()
         if row is None:
             return None
         model: dict[str, Any] = json.loads(row[0])
