@@ -93,6 +93,10 @@ TransitionHook = Callable[[Entry, EntryState | None], None]
 _READ_SLICE = 0.005
 #: Messages larger than this (bytes) are verified and decoded off the event loop.
 _OFFLOAD_BYTES = 1 << 20
+#: Seconds an execution may stay without its execute_reply once its kernel said idle
+#: (shorter when we interrupted it: that is when ipykernel drops replies).
+_REPLY_GRACE = 5.0
+_REPLY_GRACE_INTERRUPTED = 1.0
 
 
 class _Run:
@@ -282,6 +286,13 @@ class KernelQueue:
             if content.get("execution_state") == "idle":
                 run.idle = True
                 self._maybe_complete(run)
+                if not run.done.done():
+                    interrupted = entry.cancel_reason is not None
+                    asyncio.get_running_loop().call_later(
+                        _REPLY_GRACE_INTERRUPTED if interrupted else _REPLY_GRACE,
+                        self._complete_without_reply,
+                        run,
+                    )
             return
         if msg_type == "execute_input":
             count = content.get("execution_count")
@@ -341,6 +352,24 @@ class KernelQueue:
                     + (f", cell {entry.cell_id})" if entry.cell_id else ")")
                 )
         run.done.set_result(None)
+
+    def _complete_without_reply(self, run: _Run) -> None:
+        """End an execution whose kernel went idle but never replied.
+
+        ipykernel drops the execute_reply when an interrupt lands after the code ended but
+        before the reply was sent (it catches the KeyboardInterrupt in its dispatcher), yet
+        still publishes idle: without this the entry would stay running and block its queue.
+        """
+        if self._run is not run or run.done.done() or run.reply is not None:
+            return
+        interrupted = run.entry.cancel_reason is not None
+        run.reply = {
+            "status": "error",
+            "ename": "KeyboardInterrupt" if interrupted else "NoReply",
+            "evalue": "the kernel went idle without replying to this execution",
+            "traceback": [],
+        }
+        self._maybe_complete(run)
 
     # -- endings -----------------------------------------------------------------------------
     def _finish(
