@@ -201,6 +201,17 @@ class Client:
         headers: dict[str, str] | None = None,
     ) -> Answer:
         data = None if body is None else json.dumps(body)
+        return await self.send_text(method, url, data, auth, headers)
+
+    async def send_text(
+        self,
+        method: str,
+        url: str,
+        data: str | None,
+        auth: bool = True,
+        headers: dict[str, str] | None = None,
+    ) -> Answer:
+        """Send ``data`` as the body, exactly as given."""
         if data is None and method in ("POST", "PATCH", "PUT"):
             data = ""
         request = HTTPRequest(
