@@ -97,6 +97,9 @@ export class ServerCellExecutor implements INotebookCellExecutor {
     if (!sessionContext || cell.isDisposed) {
       return null;
     }
+    // A cell run while the notebook's session is still being set up (the page
+    // just opened) waits for its kernel instead of being dropped.
+    await sessionContext.ready;
     if (sessionContext.isTerminating) {
       await showDialog({
         title: trans.__('Kernel Terminating'),

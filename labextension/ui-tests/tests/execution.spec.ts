@@ -19,7 +19,8 @@ test.describe('Cells run through the server queue', () => {
     await createNotebook(request, path, [
       { id: 'greet', source: 'print("hello from the server queue")\n6 * 7' }
     ]);
-    await openNotebook(page, path);
+    // Run at once: a cell run while the kernel starts waits for it.
+    await openNotebook(page, path, { waitForKernel: false });
 
     await runWithShiftEnter(page, 0);
 

@@ -60,21 +60,38 @@ export function uniqueName(prefix: string): string {
 }
 
 /**
- * Open a notebook in JupyterLab, in a fresh workspace, and wait until its
- * kernel is idle.
+ * Open a notebook in JupyterLab, in a fresh workspace; unless told not to,
+ * wait until its kernel is connected.
  */
-export async function openNotebook(page: Page, path: string): Promise<Locator> {
+export async function openNotebook(
+  page: Page,
+  path: string,
+  options: { waitForKernel?: boolean } = {}
+): Promise<Locator> {
   watchForErrors(page);
   await page.goto(`lab/workspaces/${uniqueName('ws')}/tree/${path}`);
   const panel = page.locator('.jp-NotebookPanel').filter({
     has: page.locator('.jp-Notebook')
   });
   await expect(panel).toHaveCount(1, { timeout: 60_000 });
-  await expect(
-    page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]')
-  ).toHaveCount(1, { timeout: 60_000 });
-  // The queue state plugin and the events websocket are ready with the page.
   await page.waitForFunction(() => (window as any).jupyterapp?.started);
+  if (options.waitForKernel ?? true) {
+    await page.waitForFunction(
+      notebook => {
+        const app = (window as any).jupyterapp;
+        const widget = app.shell.currentWidget;
+        const kernel = widget?.sessionContext?.session?.kernel;
+        // Connected is enough: a kernel busy with a cell answers nothing
+        // (not even its status) before the cell ends.
+        return (
+          widget?.context?.path === notebook &&
+          kernel?.connectionStatus === 'connected'
+        );
+      },
+      path,
+      { timeout: 60_000 }
+    );
+  }
   return panel;
 }
 
