@@ -1,6 +1,6 @@
 import { ServerConnection } from '@jupyterlab/services';
 import { IDisposable } from '@lumino/disposable';
-import type { IEntry, IKernelStatus } from '../contract';
+import { IEntry, IKernelStatus, isTerminal } from '../contract';
 import { QueueClient } from './client';
 import { QueueEventStream, StreamState } from './eventstream';
 import { QueueStore } from './queuestore';
@@ -157,6 +157,9 @@ export class QueueService implements IDisposable {
         try {
           const entry = await this.client.get(entryId, POLL_WAIT_SECONDS);
           this.store.applyEntries([entry]);
+          if (isTerminal(entry.state)) {
+            return;
+          }
         } catch (reason) {
           if (
             reason instanceof ServerConnection.ResponseError &&
