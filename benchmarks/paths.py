@@ -1,0 +1,505 @@
+"""The five ways of running a cell that the benchmark compares, behind one interface.
+
+Each path runs code on a kernel and tells when it finished and when its first output
+arrived, the way a client of that path learns it:
+
+1. ``zmq``: jupyter_client's AsyncKernelClient on the kernel's own ZMQ sockets (the floor);
+2. ``kernel_ws``: jupyter_server's kernel websocket with the binary v1 protocol, as
+   JupyterLab uses it;
+3. ``nbmodel``: jupyter-server-nbmodel's ``POST /api/kernels/<id>/execute``, then polling
+   the ``Location`` it answers with;
+4. ``queue_events``: ``POST /api/queue``, completion and outputs pushed on the events
+   websocket ``/api/queue/events``;
+5. ``queue_wait``: ``POST /api/queue``, then ``GET /api/queue/<id>?wait=``.
+
+A cell is finished when its ``execute_reply`` and its ``idle`` status both arrived (1, 2),
+when the request answers 200 (3), when the entry is ``done`` (4, 5).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from jupyter_client.asynchronous.client import AsyncKernelClient
+from jupyter_server.services.kernels.connection.base import (
+    deserialize_msg_from_ws_v1,
+    serialize_msg_to_ws_v1,
+)
+from websockets.asyncio.client import ClientConnection, connect
+
+from .server import BenchServer
+
+clock = time.perf_counter
+
+TERMINAL = frozenset({"done", "error", "cancelled"})
+
+
+class _Execution:
+    """What came back so far for one execute_request (paths 1 and 2)."""
+
+    __slots__ = ("done", "first_output", "idle", "replied")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.done: asyncio.Future[float] = loop.create_future()
+        self.first_output: asyncio.Future[float] = loop.create_future()
+        self.replied = False
+        self.idle = False
+
+    def reply(self) -> None:
+        self.replied = True
+        self._maybe_done()
+
+    def went_idle(self) -> None:
+        self.idle = True
+        self._maybe_done()
+
+    def output(self) -> None:
+        if not self.first_output.done():
+            self.first_output.set_result(clock())
+
+    def _maybe_done(self) -> None:
+        if self.replied and self.idle and not self.done.done():
+            self.done.set_result(clock())
+
+
+class BenchPath:
+    """One way of running cells on one kernel."""
+
+    name = ""
+    label = ""
+
+    def __init__(self, server: BenchServer, kernel_id: str) -> None:
+        self.server = server
+        self.kernel_id = kernel_id
+
+    async def open(self) -> None:
+        """Connect (not timed)."""
+
+    async def close(self) -> None:
+        """Disconnect."""
+
+    async def submit(self, code: str) -> Any:
+        """Send one cell; return a handle for :meth:`finished` / :meth:`first_output`."""
+        raise NotImplementedError
+
+    async def finished(self, handle: Any) -> float:
+        """Wait until the cell finished; return the clock when this client learnt it."""
+        raise NotImplementedError
+
+    async def first_output(self, handle: Any) -> float:
+        """Wait for the cell's first output; return the clock when it arrived."""
+        raise NotImplementedError
+
+    # -- what the scenarios measure ------------------------------------------------------------
+    async def run_cell(self, code: str) -> float:
+        """Seconds from sending one cell to knowing it finished."""
+        start = clock()
+        handle = await self.submit(code)
+        return await self.finished(handle) - start
+
+    async def time_first_output(self, code: str) -> float:
+        """Seconds from sending one cell to its first output."""
+        start = clock()
+        handle = await self.submit(code)
+        first = await self.first_output(handle)
+        await self.finished(handle)
+        return first - start
+
+    async def burst(self, code: str, count: int) -> float:
+        """Seconds from sending the first of ``count`` cells to the end of the last."""
+        start = clock()
+        handles = [await self.submit(code) for _ in range(count)]
+        ends = [await self.finished(handle) for handle in handles]
+        return max(ends) - start
+
+
+# -- 1. direct ZMQ -------------------------------------------------------------------------------
+class ZmqPath(BenchPath):
+    """jupyter_client's AsyncKernelClient on the kernel's ZMQ sockets: the floor."""
+
+    name = "zmq"
+    label = "jupyter_client over ZMQ (floor)"
+
+    async def open(self) -> None:
+        """Connect to the kernel's ports from its connection file and wait until it answers."""
+        info = self.server.connection_info(self.kernel_id)
+        client = AsyncKernelClient()
+        client.load_connection_info(info)  # type: ignore[arg-type]
+        client.start_channels()
+        await client.wait_for_ready(timeout=60)
+        self.client = client
+        self._pending: dict[str, _Execution] = {}
+        self._readers = [
+            asyncio.create_task(self._read_shell()),
+            asyncio.create_task(self._read_iopub()),
+        ]
+
+    async def _read_shell(self) -> None:
+        while True:
+            msg = await self.client.get_shell_msg()
+            pending = self._pending.get(msg["parent_header"].get("msg_id"))
+            if pending is not None and msg["msg_type"] == "execute_reply":
+                pending.reply()
+
+    async def _read_iopub(self) -> None:
+        while True:
+            msg = await self.client.get_iopub_msg()
+            pending = self._pending.get(msg["parent_header"].get("msg_id"))
+            if pending is None:
+                continue
+            msg_type = msg["msg_type"]
+            if msg_type == "status":
+                if msg["content"]["execution_state"] == "idle":
+                    pending.went_idle()
+            elif msg_type in ("stream", "display_data", "execute_result", "error"):
+                pending.output()
+
+    async def close(self) -> None:
+        """Stop the readers and the channels."""
+        for task in self._readers:
+            task.cancel()
+        await asyncio.gather(*self._readers, return_exceptions=True)
+        self.client.stop_channels()
+
+    async def submit(self, code: str) -> _Execution:
+        """Send an execute_request."""
+        pending = _Execution(asyncio.get_running_loop())
+        msg_id = self.client.execute(code)
+        self._pending[msg_id] = pending
+        return pending
+
+    async def finished(self, handle: _Execution) -> float:
+        """Reply and idle seen."""
+        return await handle.done
+
+    async def first_output(self, handle: _Execution) -> float:
+        """First output message seen."""
+        return await handle.first_output
+
+
+# -- 2. jupyter_server's kernel websocket --------------------------------------------------------
+WS_V1 = "v1.kernel.websocket.jupyter.org"
+
+
+class KernelWebsocketPath(BenchPath):
+    """``/api/kernels/<id>/channels`` with the binary v1 protocol (what JupyterLab does)."""
+
+    name = "kernel_ws"
+    label = "jupyter_server kernel websocket (JupyterLab)"
+
+    async def open(self) -> None:
+        """Open the websocket with a session of our own and wait for a kernel_info_reply."""
+        self.session_id = uuid.uuid4().hex
+        url = (
+            f"{self.server.ws_url}/api/kernels/{self.kernel_id}/channels"
+            f"?session_id={self.session_id}"
+        )
+        self.ws: ClientConnection = await connect(
+            url,
+            additional_headers={"Authorization": f"token {self.server.token}"},
+            subprotocols=[WS_V1],  # type: ignore[list-item]
+            compression=None,
+            max_size=None,
+            ping_interval=None,
+        )
+        self._pending: dict[str, _Execution] = {}
+        self._info: dict[str, asyncio.Future[None]] = {}
+        self._reader = asyncio.create_task(self._read())
+        # The server answers kernel_info once the kernel is there: the channel is ready.
+        loop = asyncio.get_running_loop()
+        for _attempt in range(60):
+            msg_id = uuid.uuid4().hex
+            waiter = self._info[msg_id] = loop.create_future()
+            await self._send("shell", "kernel_info_request", {}, msg_id)
+            try:
+                await asyncio.wait_for(waiter, 1.0)
+                break
+            except asyncio.TimeoutError:
+                continue
+
+    async def _send(
+        self, channel: str, msg_type: str, content: dict[str, Any], msg_id: str
+    ) -> None:
+        header = {
+            "msg_id": msg_id,
+            "msg_type": msg_type,
+            "username": "bench",
+            "session": self.session_id,
+            "date": datetime.now(timezone.utc).isoformat(),
+            "version": "5.3",
+        }
+        parts = [
+            json.dumps(header).encode(),
+            b"{}",
+            b"{}",
+            json.dumps(content).encode(),
+        ]
+        await self.ws.send(serialize_msg_to_ws_v1(parts, channel))
+
+    async def _read(self) -> None:
+        async for frame in self.ws:
+            if not isinstance(frame, bytes):
+                continue
+            channel, parts = deserialize_msg_from_ws_v1(frame)
+            parent_id = json.loads(parts[1]).get("msg_id") if len(parts[1]) > 2 else None
+            if parent_id is None:
+                continue
+            info = self._info.pop(parent_id, None) if channel == "shell" else None
+            if info is not None and not info.done():
+                info.set_result(None)
+                continue
+            pending = self._pending.get(parent_id)
+            if pending is None:
+                continue
+            msg_type = json.loads(parts[0])["msg_type"]
+            if channel == "shell":
+                if msg_type == "execute_reply":
+                    pending.reply()
+            elif channel == "iopub":
+                if msg_type == "status":
+                    if json.loads(parts[3]).get("execution_state") == "idle":
+                        pending.went_idle()
+                elif msg_type in ("stream", "display_data", "execute_result", "error"):
+                    pending.output()
+
+    async def close(self) -> None:
+        """Close the websocket."""
+        await self.ws.close()
+        self._reader.cancel()
+        await asyncio.gather(self._reader, return_exceptions=True)
+
+    async def submit(self, code: str) -> _Execution:
+        """Send an execute_request frame."""
+        pending = _Execution(asyncio.get_running_loop())
+        msg_id = uuid.uuid4().hex
+        self._pending[msg_id] = pending
+        await self._send(
+            "shell",
+            "execute_request",
+            {
+                "code": code,
+                "silent": False,
+                "store_history": True,
+                "user_expressions": {},
+                "allow_stdin": False,
+                "stop_on_error": True,
+            },
+            msg_id,
+        )
+        return pending
+
+    async def finished(self, handle: _Execution) -> float:
+        """Reply and idle seen."""
+        return await handle.done
+
+    async def first_output(self, handle: _Execution) -> float:
+        """First output frame seen."""
+        return await handle.first_output
+
+
+# -- 3. jupyter-server-nbmodel -------------------------------------------------------------------
+class NbmodelPath(BenchPath):
+    """jupyter-server-nbmodel: ``POST .../execute``, then poll the ``Location`` it gives."""
+
+    name = "nbmodel"
+    label = "jupyter-server-nbmodel REST execute + poll"
+
+    #: Seconds between two polls of a pending request (its own frontend starts at 0.1 s
+    #: and doubles up to 1 s; the benchmark polls far faster, in nbmodel's favour).
+    poll_interval = 0.002
+
+    async def open(self) -> None:
+        """One keep-alive connection for the posts, one for the polls."""
+        self.post_conn = self.server.connection()
+        self.poll_conn = self.server.connection()
+
+    async def close(self) -> None:
+        """Close the connections."""
+        self.post_conn.close()
+        self.poll_conn.close()
+
+    async def submit(self, code: str) -> str:
+        """POST the code; return the URL to poll."""
+        response = await self.post_conn.request(
+            "POST",
+            f"/api/kernels/{self.kernel_id}/execute",
+            {"code": code, "metadata": {}},
+            expect=(202,),
+        )
+        return response.headers["location"]
+
+    async def finished(self, handle: str) -> float:
+        """Poll until the request is complete (200) or failed (500)."""
+        while True:
+            response = await self.poll_conn.request("GET", handle)
+            if response.status in (200, 500):
+                if response.status == 500:
+                    raise RuntimeError(f"nbmodel request failed: {response.body[:300]!r}")
+                return clock()
+            if response.status != 202:
+                raise RuntimeError(f"nbmodel answered {response.status}: {response.body[:300]!r}")
+            await asyncio.sleep(self.poll_interval)
+
+    async def time_first_output(self, code: str) -> float:
+        """Poll until a pending answer (or the final one) carries an output."""
+        start = clock()
+        handle = await self.submit(code)
+        while True:
+            response = await self.poll_conn.request("GET", handle)
+            body = response.json() if response.body else {}
+            outputs = body.get("outputs", "[]")
+            if isinstance(outputs, str):
+                outputs = json.loads(outputs or "[]")
+            if outputs:
+                first = clock()
+                if response.status == 202:  # consume the final answer too
+                    await self.finished(handle)
+                return first - start
+            if response.status != 202:
+                raise RuntimeError(f"nbmodel gave no output: {response.body[:300]!r}")
+            await asyncio.sleep(self.poll_interval)
+
+
+# -- 4 and 5. jupyter_canvas's queue -------------------------------------------------------------
+class _QueuePath(BenchPath):
+    async def open(self) -> None:
+        """A keep-alive connection for the posts."""
+        self.post_conn = self.server.connection()
+
+    async def close(self) -> None:
+        """Close the connection."""
+        self.post_conn.close()
+
+    async def submit(self, code: str) -> str:
+        """``POST /api/queue``; return the entry id."""
+        response = await self.post_conn.request(
+            "POST", "/api/queue", {"kernel_id": self.kernel_id, "code": code}, expect=(202,)
+        )
+        return str(response.json()["entries"][0]["id"])
+
+
+class QueueEventsPath(_QueuePath):
+    """``POST /api/queue``; the end and the outputs pushed on ``/api/queue/events``."""
+
+    name = "queue_events"
+    label = "jupyter_canvas POST /api/queue + events websocket"
+
+    async def open(self) -> None:
+        """Subscribe to the kernel's events before queuing anything."""
+        await super().open()
+        loop = asyncio.get_running_loop()
+        self._ended: dict[str, float] = {}
+        self._outputs: dict[str, float] = {}
+        self._waiters: dict[str, asyncio.Future[float]] = {}
+        self._output_waiters: dict[str, asyncio.Future[float]] = {}
+        self._loop = loop
+        self.ws = await connect(
+            f"{self.server.ws_url}/api/queue/events?kernel_id={self.kernel_id}",
+            additional_headers={"Authorization": f"token {self.server.token}"},
+            compression=None,
+            max_size=None,
+            ping_interval=None,
+        )
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        async for frame in self.ws:
+            now = clock()
+            text = frame if isinstance(frame, str) else frame.decode()
+            # Only entry and output events matter here; skip decoding the others.
+            if text.startswith('{"seq":', 0) and '"type":"output"' in text[:40]:
+                entry_id = json.loads(text)["entry_id"]
+                if entry_id not in self._outputs:
+                    self._outputs[entry_id] = now
+                    waiter = self._output_waiters.pop(entry_id, None)
+                    if waiter is not None and not waiter.done():
+                        waiter.set_result(now)
+            elif '"type":"entry"' in text[:40]:
+                entry = json.loads(text)["entry"]
+                if entry["state"] in TERMINAL:
+                    self._ended[entry["id"]] = now
+                    waiter = self._waiters.pop(entry["id"], None)
+                    if waiter is not None and not waiter.done():
+                        waiter.set_result(now)
+
+    async def close(self) -> None:
+        """Close the websocket and the connection."""
+        await self.ws.close()
+        self._reader.cancel()
+        await asyncio.gather(self._reader, return_exceptions=True)
+        await super().close()
+
+    async def finished(self, handle: str) -> float:
+        """The entry's terminal ``entry`` event arrived."""
+        ended = self._ended.pop(handle, None)
+        if ended is not None:
+            return ended
+        waiter = self._waiters[handle] = self._loop.create_future()
+        result = await waiter
+        self._ended.pop(handle, None)
+        return result
+
+    async def first_output(self, handle: str) -> float:
+        """The entry's first ``output`` event arrived."""
+        seen = self._outputs.pop(handle, None)
+        if seen is not None:
+            return seen
+        waiter = self._output_waiters[handle] = self._loop.create_future()
+        result = await waiter
+        self._outputs.pop(handle, None)
+        return result
+
+
+class QueueWaitPath(_QueuePath):
+    """``POST /api/queue``, then ``GET /api/queue/<id>?wait=60`` (a long poll)."""
+
+    name = "queue_wait"
+    label = "jupyter_canvas POST /api/queue + GET ?wait="
+
+    async def open(self) -> None:
+        """One connection for the posts, one for the long polls."""
+        await super().open()
+        self.wait_conn = self.server.connection()
+
+    async def close(self) -> None:
+        """Close the connections."""
+        self.wait_conn.close()
+        await super().close()
+
+    async def finished(self, handle: str) -> float:
+        """The long poll answered with a terminal entry."""
+        while True:
+            response = await self.wait_conn.request(
+                "GET", f"/api/queue/{handle}?wait=60", expect=(200,)
+            )
+            now = clock()
+            if response.json()["state"] in TERMINAL:
+                return now
+
+    async def first_output(self, handle: str) -> float:
+        """The long poll answers at the end: that is when this client sees the output."""
+        return await self.finished(handle)
+
+    async def time_first_output(self, code: str) -> float:
+        """Seconds from POST to the answer that carries the output."""
+        start = clock()
+        handle = await self.submit(code)
+        return await self.finished(handle) - start
+
+    async def burst(self, code: str, count: int) -> float:
+        """Entries of a kernel run in order: the last one's end is the burst's end."""
+        start = clock()
+        handles = [await self.submit(code) for _ in range(count)]
+        end = await self.finished(handles[-1])
+        return end - start
+
+
+PATHS: dict[str, type[BenchPath]] = {
+    cls.name: cls
+    for cls in (ZmqPath, KernelWebsocketPath, NbmodelPath, QueueEventsPath, QueueWaitPath)
+}
