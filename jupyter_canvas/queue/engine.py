@@ -96,6 +96,9 @@ _OFFLOAD_BYTES = 1 << 20
 #: Seconds an execution may stay without its execute_reply once its kernel said idle
 #: (shorter when we interrupted it: that is when ipykernel drops replies).
 _REPLY_GRACE = 5.0
+#: A cancelled entry's kernel is interrupted again this often until it answers.
+_INTERRUPT_EVERY = 0.5
+_INTERRUPT_REPEATS = 40
 _REPLY_GRACE_INTERRUPTED = 1.0
 
 
@@ -431,6 +434,16 @@ class KernelQueue:
                 return
             entry.cancel_reason = reason
             await self.engine.interrupt(self.kernel_id)
+        # ipykernel ignores an interrupt that lands before the code really starts: repeat
+        # it until the kernel answers (never past this entry: the gate keeps the next one
+        # from starting while we signal).
+        for _ in range(_INTERRUPT_REPEATS):
+            await asyncio.sleep(_INTERRUPT_EVERY)
+            async with self._gate:
+                run = self._run
+                if run is None or run.entry is not entry or run.reply is not None or run.idle:
+                    return
+                await self.engine.interrupt(self.kernel_id)
 
     async def close(self) -> None:
         """Stop the worker and the client."""
