@@ -511,3 +511,18 @@ async def test_kernel_restart_ends_entries(kernel_id: str, queue: Any, api: Any)
     after = await queue.run(kernel_id, "'x' in dir()")
     assert after["state"] == "done"
     assert after["outputs"][0]["data"]["text/plain"] == "False"  # a fresh process
+
+
+async def test_cancel_right_after_start_stops_the_code(
+    kernel_id: str, queue: Any, api: Any
+) -> None:
+    # An interrupt that lands before the code really starts is ignored by ipykernel: the
+    # queue repeats it until the kernel answers, so the code never runs to its end.
+    for _ in range(5):
+        code = "import time\nfor i in range(50):\n    time.sleep(0.1)\nprint('finished')"
+        _, posted = await queue.post(kernel_id=kernel_id, code=code)
+        entry_id = posted["entries"][0]["id"]
+        await wait_state(queue, entry_id, {"running"})
+        status, cancelled = await api("DELETE", "api", "queue", entry_id)
+        assert status == 200 and cancelled["state"] == "cancelled"
+        assert not any("finished" in str(o) for o in cancelled["outputs"]), cancelled
