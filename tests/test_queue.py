@@ -525,4 +525,6 @@ async def test_cancel_right_after_start_stops_the_code(
         await wait_state(queue, entry_id, {"running"})
         status, cancelled = await api("DELETE", "api", "queue", entry_id)
         assert status == 200 and cancelled["state"] == "cancelled"
-        assert not any("finished" in str(o) for o in cancelled["outputs"]), cancelled
+        printed = [o["text"] for o in cancelled["outputs"] if o["output_type"] == "stream"]
+        assert "finished\n" not in printed, cancelled
+        assert cancelled["outputs"][-1]["ename"] == "KeyboardInterrupt"
