@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -11,6 +12,41 @@ import pytest
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 Fetch = Callable[..., Awaitable[Any]]
+
+#: Set to 1 to run the long variants too (same as ``pytest --long``).
+LONG_ENV = "JUPYTER_CANVAS_LONG"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """``--long``: also run the tests marked ``long`` (e.g. the one-minute soak)."""
+    parser.addoption(
+        "--long",
+        action="store_true",
+        default=False,
+        help=f"also run the long variants (tests marked long); or set {LONG_ENV}=1",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Declare the ``long`` marker."""
+    config.addinivalue_line(
+        "markers", f"long: a long variant, run only with --long or {LONG_ENV}=1"
+    )
+
+
+def long_variants_enabled(config: pytest.Config) -> bool:
+    """Whether this run includes the long variants."""
+    return bool(config.getoption("--long")) or os.environ.get(LONG_ENV, "") not in ("", "0")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip the ``long`` tests unless asked for (CI runs the short variants by default)."""
+    if long_variants_enabled(config):
+        return
+    skip = pytest.mark.skip(reason=f"long variant: run with --long or {LONG_ENV}=1")
+    for item in items:
+        if "long" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture
