@@ -8,10 +8,12 @@ on the loopback interface, and measures on one kernel, for each path of
 - the latency of a trivial cell (``x = 1``) run one after the other: median and p95;
 - the throughput of a burst of queued cells (500; 200 with ``--quick``);
 - the time from sending ``print(1)`` to its first output;
-- with 100 observers connected, the lag from the kernel's output to each observer (p99);
-- with 20 kernels each running 50 cells at once, the time until all are done, and the
-  p99 latency of ``GET /api/status`` meanwhile (timed from a separate process);
-- the server's memory after 100,000 finished entries (10,000 with ``--quick``).
+- with 100 observers connected, the lag from the kernel's output to each observer (p99),
+  for the paths that push outputs (1, 2 and 4), while printing cells run at a steady pace;
+- with 20 kernels (10 with ``--quick``) each running 50 cells at once, the time until all
+  are done, and the p99 latency of ``GET /api/status`` meanwhile (timed from a separate
+  process);
+- the server's memory after 100,000 finished entries (5,000 with ``--quick``).
 
 Rounds of the per-cell measurements interleave the paths (in a rotating order) so that a
 drift of the machine's load spreads over all of them. Every figure is written with its
@@ -70,9 +72,9 @@ class Settings:
         self.observers = args.observers
         self.observer_cells = 30 if quick else 100
         self.observer_interval = args.observer_interval
-        self.drain_kernels = args.drain_kernels
+        self.drain_kernels = args.drain_kernels or (10 if quick else 20)
         self.drain_cells = 50
-        self.memory_entries = args.memory_entries or (10_000 if quick else 100_000)
+        self.memory_entries = args.memory_entries or (5_000 if quick else 100_000)
         self.paths = args.paths
 
 
@@ -282,40 +284,42 @@ async def drain(
 
 
 async def memory(server: BenchServer, kernel_ids: list[str], settings: Settings) -> dict[str, Any]:
-    """Server RSS before and after N finished entries (queued in batches, several kernels)."""
+    """Server RSS before and after N finished entries, queued in batches on several kernels."""
     total = settings.memory_entries
-    batch = 500  # below the default per-kernel limit of 1000
+    # Batches of 500 keep at most 1000 entries queued per kernel (the default limit):
+    # the next batch is posted while the previous one runs, so the kernels never idle.
+    batch = 500
     rss_before = server.rss()
-    checkpoints = []
+    checkpoints: list[dict[str, Any]] = []
     start = time.perf_counter()
-    done = 0
     conns = [server.connection() for _ in kernel_ids]
-    next_checkpoint = total // 10
+    share = -(-total // len(kernel_ids))
+    finished = [0] * len(kernel_ids)
+    step = max(total // 10, 1)
 
-    async def one_batch(conn: Connection, kernel_id: str, count: int) -> None:
-        ids = await queue_cells(conn, kernel_id, TRIVIAL, count)
-        entry = await wait_entry(conn, ids[-1])
-        if entry["state"] != "done":
-            raise RuntimeError(f"memory run: entry ended {entry['state']}: {entry.get('reason')}")
+    async def feed(index: int) -> None:
+        conn, kernel_id = conns[index], kernel_ids[index]
+        left = min(share, total - share * index)
+        previous: list[str] | None = None
+        while left > 0 or previous:
+            ids = await queue_cells(conn, kernel_id, TRIVIAL, min(batch, left)) if left else []
+            left -= len(ids)
+            if previous:
+                entry = await wait_entry(conn, previous[-1])
+                if entry["state"] != "done":
+                    raise RuntimeError(f"memory run: an entry ended {entry['state']}")
+                before = sum(finished)
+                finished[index] += len(previous)
+                if sum(finished) // step > before // step:
+                    checkpoints.append(
+                        {"entries": sum(finished), "rss_mb": round(server.rss() / 2**20, 1)}
+                    )
+                    rss = checkpoints[-1]["rss_mb"]
+                    log(f"memory: {sum(finished):,} entries finished, RSS {rss} MB")
+            previous = ids
 
     try:
-        while done < total:
-            counts: list[int] = []
-            for _ in kernel_ids:
-                count = min(batch, total - done - sum(counts))
-                counts.append(count)
-            await asyncio.gather(
-                *(
-                    one_batch(c, k, n)
-                    for c, k, n in zip(conns, kernel_ids, counts, strict=True)
-                    if n > 0
-                )
-            )
-            done += sum(counts)
-            if done >= next_checkpoint or done >= total:
-                checkpoints.append({"entries": done, "rss_mb": round(server.rss() / 2**20, 1)})
-                log(f"memory: {done:,} entries finished, RSS {checkpoints[-1]['rss_mb']} MB")
-                next_checkpoint += total // 10
+        await asyncio.gather(*(feed(i) for i in range(len(kernel_ids))))
         listed = await conns[0].request(
             "GET", "/api/queue?state=done,error,cancelled", expect=(200,)
         )
@@ -325,7 +329,7 @@ async def memory(server: BenchServer, kernel_ids: list[str], settings: Settings)
             conn.close()
     rss_after = server.rss()
     return {
-        "entries": total,
+        "entries": sum(finished),
         "kernels": len(kernel_ids),
         "seconds": round(time.perf_counter() - start, 1),
         "rss_before_mb": round(rss_before / 2**20, 1),
@@ -438,7 +442,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--quick", action="store_true", help="about 2 minutes instead of 15")
+    parser.add_argument("--quick", action="store_true", help="about 3 minutes instead of 20")
     parser.add_argument(
         "--name", default=None, help="results file name (default: quick or full + date)"
     )
@@ -458,8 +462,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0.1,
         help="seconds between two printing cells while the observers watch",
     )
-    parser.add_argument("--drain-kernels", type=int, default=20)
-    parser.add_argument("--memory-entries", type=int, default=0)
+    parser.add_argument("--drain-kernels", type=int, default=0, help="default 20 (10 with --quick)")
+    parser.add_argument(
+        "--memory-entries", type=int, default=0, help="default 100,000 (5,000 with --quick)"
+    )
     parser.add_argument("--memory-kernels", type=int, default=2)
     parser.add_argument(
         "--nbmodel-poll-ms",

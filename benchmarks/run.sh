@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark in one command, from a fresh clone:
-#   bash benchmarks/run.sh            # full run (about 15 minutes on 2 cores)
-#   bash benchmarks/run.sh --quick    # about 2 minutes
+#   bash benchmarks/run.sh            # full run (about 20 minutes on 2 cores)
+#   bash benchmarks/run.sh --quick    # about 3 minutes
 # It makes a virtual environment of its own (benchmarks/.venv, or $BENCH_VENV) holding
 # jupyter_canvas (editable: the working tree is what is measured) and what it is compared
 # with (benchmarks/requirements.txt: jupyter-server-nbmodel, never a dependency of the

@@ -48,7 +48,12 @@ def nbmodel_available() -> bool:
 class BenchServer:
     """One ``jupyter server`` subprocess and the kernels started on it."""
 
-    def __init__(self, extra_args: list[str] | None = None, log_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        extra_args: list[str] | None = None,
+        log_path: Path | None = None,
+        pythonpath: str | None = None,
+    ) -> None:
         self.port = free_port()
         self.token = secrets.token_hex(16)
         self.workdir = Path(tempfile.mkdtemp(prefix="jupyter-canvas-bench-"))
@@ -58,6 +63,9 @@ class BenchServer:
         for folder in (self.root, self.runtime, self.data):
             folder.mkdir()
         self.extra_args = list(extra_args or [])
+        #: A directory put first on the server's PYTHONPATH: a patched copy of
+        #: jupyter_canvas there is measured instead of the installed one.
+        self.pythonpath = pythonpath
         self.log_path = log_path or (self.workdir / "server.log")
         self.process: subprocess.Popen[bytes] | None = None
         self.with_nbmodel = nbmodel_available()
@@ -105,7 +113,13 @@ class BenchServer:
         # (whatever the extension keeps there, such as its journal).
         env["JUPYTER_RUNTIME_DIR"] = str(self.runtime)
         env["JUPYTER_DATA_DIR"] = str(self.data)
+        # The kernels' IPython history goes to a database of this run, not the user's.
+        env["IPYTHONDIR"] = str(self.workdir / "ipython")
         env["PYTHONUNBUFFERED"] = "1"
+        if self.pythonpath:
+            env["PYTHONPATH"] = os.pathsep.join(
+                p for p in (self.pythonpath, env.get("PYTHONPATH")) if p
+            )
         self._log_file = open(self.log_path, "wb")
         self.process = subprocess.Popen(
             args,
