@@ -31,7 +31,7 @@ DOCUMENT = Path(__file__).resolve().parent.parent / "docs" / "rest-api.yaml"
 DOC_URI = "urn:jupyter-canvas:rest-api"
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 # Sample values put in documented path templates to find the route that serves them.
-PATH_SAMPLES = {"path": "sub dir/analysis.ipynb"}
+PATH_SAMPLES = {"path": "sub dir/analysis.ipynb", "index": "0"}
 
 
 @cache
@@ -108,6 +108,7 @@ def canvas_app_config() -> dict[str, Any]:
 def jp_server_config(jp_server_config: Any, jp_root_dir: Path) -> Any:
     """Collaboration stores outside the served root (they are not contents)."""
     config = jp_server_config
+    config["NotebookService"] = Config({"stream_cap": 1000})  # cut streams early
     config["SQLiteYStore"] = Config({"db_path": str(jp_root_dir.parent / "ystore.db")})
     config["BaseFileIdManager"] = Config(
         {
@@ -498,3 +499,27 @@ async def test_canvas_answers_match_the_document(api: Any, canvas_notebook: str)
         status, error = await api("GET", "api", "canvas", "layout", path)
         assert status == expected, (path, error)
         assert_documented(template, "get", expected, error)
+
+
+async def test_whole_stream_answers_match_the_document(
+    api: Any, jp_fetch: Any, canvas_notebook: str
+) -> None:
+    code = "print('x' * 5000)"
+    status, body = await api("POST", "api", "queue", body={"path": canvas_notebook, "code": code})
+    assert status == 202, body
+    entry_id = body["entries"][0]["id"]
+    status, entry = await api("GET", "api", "queue", entry_id, params={"wait": "60"})
+    assert entry["state"] == "done", entry
+    assert "were cut" in entry["outputs"][0]["text"]
+    template = "/api/queue/{entry_id}/streams/{index}"
+
+    response = await jp_fetch("api", "queue", entry_id, "streams", "0")
+    assert response.code == 200
+    documented = document()["paths"][template]["get"]["responses"]["200"]["content"]
+    media_type = response.headers["Content-Type"].split(";")[0]
+    assert media_type in documented, media_type
+    assert response.body.decode() == "x" * 5000 + "\n"
+
+    status, error = await api("GET", "api", "queue", entry_id, "streams", "1")
+    assert status == 404, error
+    assert_documented(template, "get", 404, error)
