@@ -27,6 +27,13 @@ from jupyter_server.utils import ensure_async
 from ..events.bus import EventBus
 from ..outputs import OUTPUT_MSG_TYPES, message_to_output
 from ..status import lifecycle as lc
+from .gateway import (
+    GatewayConnections,
+    GatewayKernelGone,
+    GatewayQueueClient,
+    is_gateway_kernel,
+    open_gateway_client,
+)
 from .journal import EntryJournal
 from .models import Entry, EntryState, utcnow
 from .spill import SpillStore
@@ -214,6 +221,10 @@ class KernelQueue:
             return self.client
         self.client = await self.engine.open_client(self.kernel_id)
         client = self.client
+        if isinstance(client, GatewayQueueClient):
+            # A gateway kernel's messages come by callback from its websocket: no readers.
+            client.deliver_to(self._on_iopub, self._on_shell, self._on_stdin)
+            return client
         self._readers = [
             asyncio.create_task(self._read(client, client.iopub_channel, self._on_iopub)),
             asyncio.create_task(self._read(client, client.shell_channel, self._on_shell)),
@@ -492,6 +503,7 @@ class ExecutionQueue:
         self._transition_hooks: list[TransitionHook] = []
         self._message_hooks: list[Callable[[str, dict[str, Any]], None]] = []
         self._lifecycle_hint: Callable[[lc.LifecycleEvent], None] | None = None
+        self._gateway: GatewayConnections | None = None
 
     # -- wiring ------------------------------------------------------------------------------
     def add_transition_hook(self, hook: TransitionHook) -> None:
@@ -513,6 +525,8 @@ class ExecutionQueue:
 
     def on_lifecycle(self, event: lc.LifecycleEvent) -> None:
         """React to a kernel's lifecycle: end entries, hold or release the worker."""
+        if self._gateway is not None:
+            self._gateway.on_lifecycle(event)
         queue = self._kernels.get(event.kernel_id or "")
         if queue is None:
             return
@@ -536,9 +550,41 @@ class ExecutionQueue:
         except Exception:
             return False
 
+    def gateway_connections(self) -> GatewayConnections:
+        """The websockets to gateway kernels (``--gateway-url``), shared with the status."""
+        if self._gateway is None:
+            # Configured as ``c.GatewayConnections.<trait>`` through the server's config.
+            self._gateway = GatewayConnections(
+                self.lifecycle_hint, self._resume, parent=self.kernel_manager, log=self.log
+            )
+        return self._gateway
+
+    def _resume(self, kernel_id: str) -> None:
+        """A kernel that restarted without a lifecycle event answers: run its queue."""
+        queue = self._kernels.get(kernel_id)
+        if queue is not None and not queue._available.is_set():
+            queue.kernel_back()
+
+    async def _open_gateway_client(self, kernel_id: str) -> Any:
+        try:
+            return await open_gateway_client(
+                self.gateway_connections(), kernel_id, self.kernel_ready_timeout
+            )
+        except GatewayKernelGone as err:
+            raise KernelDied(str(err)) from None
+        except asyncio.TimeoutError:
+            raise KernelUnresponsive(
+                f"kernel {kernel_id} did not answer through the gateway within "
+                f"{self.kernel_ready_timeout:g} s"
+            ) from None
+        except Exception as err:
+            raise KernelUnresponsive(f"kernel {kernel_id} cannot be reached: {err}") from None
+
     async def open_client(self, kernel_id: str) -> Any:
         """Create, start and ready a client of our own for one kernel."""
         kernel = self.kernel_manager.get_kernel(kernel_id)
+        if is_gateway_kernel(kernel):
+            return await self._open_gateway_client(kernel_id)
         await self._wait_started(kernel)
         kwargs: dict[str, Any] = {}
         base_session = getattr(kernel, "session", None)
@@ -755,6 +801,8 @@ class ExecutionQueue:
                 queue._finish(queue.running, EntryState.CANCELLED, reason=reason)
             await queue.close()
         self._kernels.clear()
+        if self._gateway is not None:
+            self._gateway.close()
 
     # -- bookkeeping ---------------------------------------------------------------------------
     def _transition(self, entry: Entry, previous: EntryState | None) -> None:

@@ -33,6 +33,7 @@ from traitlets.config import LoggingConfigurable
 from ..events.bus import EventBus
 from ..queue.models import utcnow
 from . import lifecycle as lc
+from .gateway import GatewayKernelWatch
 from .models import ExecutionState, KernelProcessStatus, KernelRecord
 from .reasons import describe_exit, describe_start_failure
 from .watch import LocalKernelWatch
@@ -105,7 +106,7 @@ class KernelStatusTracker(LoggingConfigurable):
         self.queue = queue
         self._records: dict[str, KernelRecord] = {}
         self._dead: OrderedDict[str, None] = OrderedDict()
-        self._watches: dict[str, LocalKernelWatch] = {}
+        self._watches: dict[str, LocalKernelWatch | GatewayKernelWatch] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.closed = False
 
@@ -391,7 +392,8 @@ class KernelStatusTracker(LoggingConfigurable):
         record = self._records[kernel_id] = KernelRecord(
             kernel_id, name=getattr(kernel, "kernel_name", None)
         )
-        ready = getattr(kernel, "ready", None)
+        # A gateway kernel's ``ready`` never resolves (its manager starts it over HTTP).
+        ready = None if _is_gateway_kernel(kernel) else getattr(kernel, "ready", None)
         if isinstance(ready, (asyncio.Future, concurrent.futures.Future)) and not ready.done():
             # A pending kernel (use_pending_kernels): follow its start. A concurrent future
             # may call back from another thread.
@@ -440,6 +442,8 @@ class KernelStatusTracker(LoggingConfigurable):
             if reopen:
                 self._safely(watch.reopen, kernel_id)
             return
+        if _is_gateway_kernel(kernel) and self._attach_gateway(record, kernel):
+            return
         if (
             _is_gateway_kernel(kernel)
             or not hasattr(kernel, "connect_iopub")
@@ -461,6 +465,32 @@ class KernelStatusTracker(LoggingConfigurable):
         else:
             watch.close()
             self._remote_started(record, kernel)
+
+    # -- gateway kernels (--gateway-url) --------------------------------------------------------
+    def _attach_gateway(self, record: KernelRecord, kernel: Any) -> bool:
+        """Watch a gateway kernel over its websocket, shared with the queue."""
+        opener = getattr(self.queue, "gateway_connections", None)
+        if opener is None:
+            return False
+        watch = GatewayKernelWatch(record.kernel_id, kernel, self, opener(), self.log)
+        watch.open()
+        self._watches[record.kernel_id] = watch
+        return True
+
+    def on_watch_unreachable(self, kernel_id: str, reason: str | None) -> None:
+        """A gateway kernel cannot be reached (``unknown``, with why), or can again."""
+        record = self._records.get(kernel_id)
+        if record is None or record.life is Status.DEAD:
+            return
+        if reason is None:
+            if not record.silent:
+                return
+            record.silent = False
+            record.reason = self._unanswered_reason() if record.unanswered else None
+        else:
+            record.silent = True
+            record.reason = reason
+        self._changed(record)
 
     def _remote_started(self, record: KernelRecord, kernel: Any) -> None:
         """A kernel we cannot probe (a gateway's): its start or restart event means it runs."""

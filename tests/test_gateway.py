@@ -1,0 +1,419 @@
+"""The queue contract through a real Jupyter Kernel Gateway (``jupyter server --gateway-url``).
+
+One Kernel Gateway and one server in front of it run for the whole module (child processes
+on loopback, both with tokens); each test starts its own kernel through the server, so the
+kernel runs on the gateway and the server reaches it only over the gateway's websocket
+and REST API. Snippets, notebook cells, stop-on-error, cancel (an interrupt through the
+gateway), ``input()``, the status route and the events websocket through a kernel's life,
+including a kernel killed or shut down on the gateway side, behind this server's back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import nbformat
+import pytest
+from gateway_support import GatewayProcess, GatewayServer
+from server_process import TOKEN
+from test_canvas_support import code, write_notebook
+from tornado.httpclient import HTTPRequest
+from tornado.websocket import WebSocketClientConnection, websocket_connect
+
+TERMINAL = ("done", "error", "cancelled")
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+    process = GatewayProcess(tmp_path_factory.mktemp("gateway"))
+    try:
+        process.start()
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture(scope="module")
+def server(
+    gateway: GatewayProcess, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GatewayServer]:
+    process = GatewayServer(tmp_path_factory.mktemp("server"), gateway)
+    try:
+        process.start_sync()
+        yield process
+    finally:
+        process.stop_sync()
+
+
+@pytest.fixture
+def new_kernel(server: GatewayServer, gateway: GatewayProcess) -> Iterator[Callable[..., Any]]:
+    """Start kernels through the server (so on the gateway); shut them down afterwards."""
+    started: list[str] = []
+
+    async def start() -> str:
+        code_, model = await server.request("POST", "api/kernels", {"name": "python3"})
+        assert code_ == 201, model
+        started.append(model["id"])
+        gateway.remember_kernels()
+        status = await kernel_status(server, model["id"], wait_for="idle")
+        assert (status["status"], status["execution_state"]) == ("running", "idle"), status
+        return str(model["id"])
+
+    yield start
+    for kernel_id in started:
+        gateway.request("DELETE", f"api/kernels/{kernel_id}")
+
+
+# -- helpers -------------------------------------------------------------------------------------
+async def kernel_status(
+    server: GatewayServer, kernel_id: str, wait_for: str | None = None, timeout: float = 30
+) -> dict[str, Any]:
+    query = f"?wait_for={wait_for}&timeout={timeout}" if wait_for else ""
+    code_, status = await server.request("GET", f"api/kernels/{kernel_id}/status{query}")
+    assert code_ == 200, status
+    return status  # type: ignore[no-any-return]
+
+
+async def queue(server: GatewayServer, **body: Any) -> list[dict[str, Any]]:
+    code_, data = await server.request("POST", "api/queue", body)
+    assert code_ == 202, data
+    return data["entries"]  # type: ignore[no-any-return]
+
+
+async def wait_entry(server: GatewayServer, entry_id: str, timeout: float = 60) -> dict[str, Any]:
+    code_, entry = await server.request("GET", f"api/queue/{entry_id}?wait={timeout}")
+    assert code_ == 200, entry
+    return entry  # type: ignore[no-any-return]
+
+
+async def run(server: GatewayServer, kernel_id: str, source: str) -> dict[str, Any]:
+    (entry,) = await queue(server, kernel_id=kernel_id, code=source)
+    return await wait_entry(server, entry["id"])
+
+
+async def kernel_pid(server: GatewayServer, kernel_id: str) -> int:
+    entry = await run(server, kernel_id, "import os; print(os.getpid())")
+    assert entry["state"] == "done", entry
+    return int(entry["outputs"][0]["text"])
+
+
+class Events:
+    """The events websocket of the server, read in the background."""
+
+    def __init__(self, ws: WebSocketClientConnection) -> None:
+        self.ws = ws
+        self.events: list[dict[str, Any]] = []
+        self._changed = asyncio.Event()
+        self._task = asyncio.get_running_loop().create_task(self._read())
+
+    @classmethod
+    async def open(cls, server: GatewayServer, kernel_id: str) -> Events:
+        request = HTTPRequest(
+            f"{server.ws_url}api/queue/events?kernel_id={kernel_id}",
+            headers={"Authorization": f"token {TOKEN}"},
+        )
+        return cls(await websocket_connect(request))
+
+    async def _read(self) -> None:
+        while True:
+            frame = await self.ws.read_message()
+            if frame is None:
+                return
+            self.events.append(json.loads(frame))
+            self._changed.set()
+
+    async def wait_for(
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 30
+    ) -> dict[str, Any]:
+        """The first event (seen so far or to come) that satisfies ``predicate``."""
+        seen = 0
+
+        async def find() -> dict[str, Any]:
+            nonlocal seen
+            while True:
+                for event in self.events[seen:]:
+                    if predicate(event):
+                        return event
+                seen = len(self.events)
+                self._changed.clear()
+                await self._changed.wait()
+
+        return await asyncio.wait_for(find(), timeout)
+
+    def kernel_states(self) -> list[tuple[str, str]]:
+        """(status, execution_state) of every kernel event so far, repeats dropped."""
+        states: list[tuple[str, str]] = []
+        for event in self.events:
+            if event["type"] == "kernel":
+                pair = (event["status"]["status"], event["status"]["execution_state"])
+                if not states or states[-1] != pair:
+                    states.append(pair)
+        return states
+
+    def close(self) -> None:
+        self.ws.close()
+        self._task.cancel()
+
+
+def kernel_event(status: str, execution_state: str | None = None) -> Callable[[dict], bool]:
+    def matches(event: dict[str, Any]) -> bool:
+        if event["type"] != "kernel" or event["status"]["status"] != status:
+            return False
+        return execution_state is None or event["status"]["execution_state"] == execution_state
+
+    return matches
+
+
+def entry_event(entry_id: str, state: str) -> Callable[[dict], bool]:
+    return lambda e: (
+        e["type"] == "entry" and e["entry"]["id"] == entry_id and (e["entry"]["state"] == state)
+    )
+
+
+# -- the queue contract through the gateway ------------------------------------------------------
+async def test_snippets_outputs_and_events(server: GatewayServer, new_kernel: Any) -> None:
+    kernel_id = await new_kernel()
+    events = await Events.open(server, kernel_id)
+    try:
+        entries = await queue(
+            server,
+            kernel_id=kernel_id,
+            code="import sys\nprint('out')\nprint('err', file=sys.stderr)\n6 * 7",
+        )
+        (entry,) = entries
+        done = await wait_entry(server, entry["id"])
+        assert done["state"] == "done", done
+        assert done["execution_count"] == 1
+        assert done["outputs"] == [
+            {"output_type": "stream", "name": "stdout", "text": "out\n"},
+            {"output_type": "stream", "name": "stderr", "text": "err\n"},
+            {
+                "output_type": "execute_result",
+                "execution_count": 1,
+                "data": {"text/plain": "42"},
+                "metadata": {},
+            },
+        ]
+        await events.wait_for(entry_event(entry["id"], "done"))
+        mine = [e for e in events.events if e.get("entry_id") == entry["id"]]
+        assert [e["output"]["output_type"] for e in mine] == ["stream", "stream", "execute_result"]
+        # execution_state comes from the IOPub the server sees through the gateway: busy
+        # before the outputs, idle at the end.
+        busy = await events.wait_for(kernel_event("running", "busy"))
+        assert events.events.index(busy) < events.events.index(mine[0])
+        await events.wait_for(kernel_event("running", "idle"))
+        seqs = [e["seq"] for e in events.events]
+        assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+        # display data and a rich repr survive the JSON websocket protocol of the gateway
+        rich = await run(
+            server,
+            kernel_id,
+            "from IPython.display import display, HTML\ndisplay(HTML('<b>x</b>'))",
+        )
+        assert rich["outputs"][0]["output_type"] == "display_data"
+        assert rich["outputs"][0]["data"]["text/html"] == "<b>x</b>"
+    finally:
+        events.close()
+
+
+async def test_stop_on_error_cancels_what_was_queued(
+    server: GatewayServer, new_kernel: Any
+) -> None:
+    kernel_id = await new_kernel()
+    first, failing, later = [
+        (await queue(server, kernel_id=kernel_id, code=source))[0]
+        for source in ("import time; time.sleep(0.5)", "1 / 0", "print('never')")
+    ]
+    failed = await wait_entry(server, failing["id"])
+    assert failed["state"] == "error"
+    assert failed["error"]["ename"] == "ZeroDivisionError"
+    skipped = await wait_entry(server, later["id"])
+    assert skipped["state"] == "cancelled"
+    assert failing["id"] in skipped["reason"] and "ZeroDivisionError" in skipped["reason"]
+    assert (await wait_entry(server, first["id"]))["state"] == "done"
+    # the kernel goes on with what is queued next
+    assert (await run(server, kernel_id, "print('next')"))["outputs"][0]["text"] == "next\n"
+
+
+async def test_notebook_cells_run_through_the_gateway(server: GatewayServer) -> None:
+    write_notebook(
+        server.root,
+        "gw.ipynb",
+        [code("a", "x = 20"), code("b", "print('x is', x)\nx * 2"), code("c", "x + 1")],
+    )
+    entries = await queue(server, path="gw.ipynb", select="all")
+    assert [e["cell_id"] for e in entries] == ["a", "b", "c"]
+    kernel_id = entries[0]["kernel_id"]
+    try:
+        done = [await wait_entry(server, e["id"]) for e in entries]
+        assert [e["state"] for e in done] == ["done"] * 3, done
+        assert done[1]["outputs"][0]["text"] == "x is 20\n"
+        # The notebook's session (and kernel) was started through the gateway.
+        code_, sessions = await server.request("GET", "api/sessions")
+        assert code_ == 200
+        assert [s["kernel"]["id"] for s in sessions if s["path"] == "gw.ipynb"] == [kernel_id]
+        # The outputs reach the file (no browser open).
+        path = server.root / "gw.ipynb"
+        cells: list[Any] = []
+        for _ in range(250):
+            try:  # the server writes notebooks in place: a read can see it half written
+                cells = nbformat.reads(path.read_text(encoding="utf-8"), 4).cells
+            except ValueError:
+                cells = []
+            if cells and cells[2].get("execution_count") == 3 and cells[2].outputs:
+                break
+            await asyncio.sleep(0.02)
+        assert cells[1].outputs[0]["text"] == "x is 20\n"
+        assert cells[2].outputs[0]["data"]["text/plain"] == "21"
+    finally:
+        await server.request("DELETE", f"api/kernels/{kernel_id}")
+
+
+async def test_cancel_interrupts_through_the_gateway(
+    server: GatewayServer, new_kernel: Any
+) -> None:
+    kernel_id = await new_kernel()
+    events = await Events.open(server, kernel_id)
+    try:
+        (running,) = await queue(
+            server,
+            kernel_id=kernel_id,
+            code="import time\nprint('started', flush=True)\ntime.sleep(60)\nprint('finished')",
+        )
+        (queued,) = await queue(server, kernel_id=kernel_id, code="print('next')")
+        await events.wait_for(lambda e: e["type"] == "output" and e["entry_id"] == running["id"])
+        code_, cancelled = await server.request("DELETE", f"api/queue/{running['id']}")
+        assert code_ == 200, cancelled
+        assert cancelled["state"] == "cancelled"
+        assert cancelled["reason"].startswith("cancelled by")
+        texts = "".join(o.get("text", "") for o in cancelled["outputs"])
+        assert "started" in texts and "finished" not in texts
+        # the kernel survived the interrupt and runs the next entry
+        after = await wait_entry(server, queued["id"])
+        assert after["state"] == "done"
+        assert after["outputs"][0]["text"] == "next\n"
+    finally:
+        events.close()
+
+
+async def test_input_through_the_gateway(server: GatewayServer, new_kernel: Any) -> None:
+    kernel_id = await new_kernel()
+    events = await Events.open(server, kernel_id)
+    try:
+        (entry,) = await queue(server, kernel_id=kernel_id, code="print('hi', input('name? '))")
+        waiting = await events.wait_for(entry_event(entry["id"], "awaiting_input"))
+        assert waiting["entry"]["input_request"]["prompt"] == "name? "
+        code_, answered = await server.request(
+            "POST", f"api/queue/{entry['id']}/input", {"value": "gateway"}
+        )
+        assert code_ == 200, answered
+        done = await wait_entry(server, entry["id"])
+        assert done["state"] == "done"
+        assert done["outputs"][-1]["text"] == "hi gateway\n"
+    finally:
+        events.close()
+
+
+# -- a kernel's life -----------------------------------------------------------------------------
+async def test_status_through_restart_and_shutdown(server: GatewayServer, new_kernel: Any) -> None:
+    kernel_id = await new_kernel()
+    events = await Events.open(server, kernel_id)
+    try:
+        (running,) = await queue(server, kernel_id=kernel_id, code="import time; time.sleep(60)")
+        (queued,) = await queue(server, kernel_id=kernel_id, code="print('queued')")
+        await events.wait_for(entry_event(running["id"], "running"))
+        status = await kernel_status(server, kernel_id, wait_for="busy")
+        assert status["execution_state"] == "busy"
+        assert status["queue"] == {"running": running["id"], "queued": 1}
+
+        code_, _ = await server.request("POST", f"api/kernels/{kernel_id}/restart")
+        assert code_ == 200
+        ended = await wait_entry(server, running["id"])
+        assert ended["state"] == "error" and "restart" in ended["reason"]
+        assert (await wait_entry(server, queued["id"]))["state"] == "cancelled"
+        await events.wait_for(kernel_event("restarting"))
+        await events.wait_for(kernel_event("running", "idle"))
+        status = await kernel_status(server, kernel_id)
+        assert (status["status"], status["execution_state"]) == ("running", "idle"), status
+        assert (await run(server, kernel_id, "print('after restart')"))["state"] == "done"
+
+        code_, _ = await server.request("DELETE", f"api/kernels/{kernel_id}")
+        assert code_ == 204
+        dead = await kernel_status(server, kernel_id, wait_for="dead")
+        assert dead["status"] == "dead" and dead["reason"] == "kernel was shut down", dead
+        await events.wait_for(kernel_event("dead"))
+    finally:
+        events.close()
+
+
+async def test_kernel_killed_on_the_gateway(
+    server: GatewayServer, gateway: GatewayProcess, new_kernel: Any
+) -> None:
+    """The process dies on the gateway; the gateway's restarter brings it back."""
+    kernel_id = await new_kernel()
+    pid = await kernel_pid(server, kernel_id)
+    events = await Events.open(server, kernel_id)
+    try:
+        (running,) = await queue(server, kernel_id=kernel_id, code="import time; time.sleep(60)")
+        (queued,) = await queue(server, kernel_id=kernel_id, code="print('queued')")
+        await events.wait_for(entry_event(running["id"], "running"))
+        os.kill(pid, signal.SIGKILL)
+
+        ended = await wait_entry(server, running["id"])
+        assert ended["state"] == "error", ended
+        assert ended["reason"] == "kernel died on the gateway and is being restarted there"
+        assert ended["error"]["ename"] == "KernelDied"
+        skipped = await wait_entry(server, queued["id"])
+        assert skipped["state"] == "cancelled" and "died" in skipped["reason"]
+        restarting = await events.wait_for(kernel_event("autorestarting"))
+        assert restarting["status"]["reason"] == ended["reason"]
+        await events.wait_for(kernel_event("running", "idle"))
+        status = await kernel_status(server, kernel_id)
+        assert (status["status"], status["execution_state"], status["reason"]) == (
+            "running",
+            "idle",
+            None,
+        )
+        # the new process serves the queue
+        assert await kernel_pid(server, kernel_id) != pid
+    finally:
+        events.close()
+
+
+async def test_kernel_shut_down_on_the_gateway(
+    server: GatewayServer, gateway: GatewayProcess, new_kernel: Any
+) -> None:
+    """Someone shuts the kernel down on the gateway itself, not through this server."""
+    kernel_id = await new_kernel()
+    events = await Events.open(server, kernel_id)
+    try:
+        (running,) = await queue(server, kernel_id=kernel_id, code="import time; time.sleep(60)")
+        (queued,) = await queue(server, kernel_id=kernel_id, code="print('queued')")
+        await events.wait_for(entry_event(running["id"], "running"))
+        code_, _ = gateway.request("DELETE", f"api/kernels/{kernel_id}")
+        assert code_ == 204
+
+        ended = await wait_entry(server, running["id"])
+        assert ended["state"] == "error", ended
+        assert "shut down" in ended["reason"]
+        assert (await wait_entry(server, queued["id"]))["state"] == "cancelled"
+        dead = await kernel_status(server, kernel_id, wait_for="dead")
+        assert (dead["status"], dead["execution_state"]) == ("dead", "dead")
+        assert dead["reason"] == "kernel was shut down"
+        await events.wait_for(kernel_event("dead"))
+        # a later entry for the vanished kernel ends at once with the reason
+        code_, data = await server.request(
+            "POST", "api/queue", {"kernel_id": kernel_id, "code": "1"}
+        )
+        if code_ == 202:
+            late = await wait_entry(server, data["entries"][0]["id"])
+            assert late["state"] == "error" and "gateway" in late["reason"], late
+        else:
+            assert code_ == 404, data
+    finally:
+        events.close()
