@@ -197,21 +197,26 @@ class SharedNotebooks:
         model = await ensure_async(
             self.contents_manager.get(path, content=True, type="notebook", format="json")
         )
-        cells = [
-            RawCell(
-                id=cell.get("id"),
-                cell_type=str(cell.get("cell_type", "")),
-                source=_joined(cell.get("source", "")),
-                metadata=dict(cell.get("metadata") or {}),
-            )
-            for cell in model["content"].get("cells", [])
-        ]
-        return NotebookCells(path, cells, None, model.get("last_modified"))
+        return cells_of_model(path, model)
 
     async def last_modified(self, path: str) -> Any:
         """The file's ``last_modified`` (a cheap look, no content)."""
         model = await ensure_async(self.contents_manager.get(path, content=False))
         return model.get("last_modified")
+
+
+def cells_of_model(path: str, model: dict[str, Any]) -> NotebookCells:
+    """The cells of a notebook model from the contents manager (read from the file)."""
+    cells = [
+        RawCell(
+            id=cell.get("id"),
+            cell_type=str(cell.get("cell_type", "")),
+            source=_joined(cell.get("source", "")),
+            metadata=dict(cell.get("metadata") or {}),
+        )
+        for cell in model["content"].get("cells", [])
+    ]
+    return NotebookCells(path, cells, None, model.get("last_modified"))
 
 
 def _joined(source: Any) -> str:

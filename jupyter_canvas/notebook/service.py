@@ -19,7 +19,7 @@ from traitlets import Float, Int
 from traitlets.config import LoggingConfigurable
 
 from ..canvas.layout import build_graphs, descendants, heading_level
-from ..canvas.shared_notebook import NotebookCells, RawCell, SharedNotebooks
+from ..canvas.shared_notebook import NotebookCells, RawCell, SharedNotebooks, cells_of_model
 from ..outputs import OutputList
 from ..queue.engine import ExecutionQueue, QueueError
 from ..queue.models import Entry
@@ -108,17 +108,7 @@ class NotebookService(LoggingConfigurable):
             file_id = self.file_id_or_none(path)
             assert file_id is not None
             return await self.notebooks.read_cells(path, file_id)
-        model = await self.read_file(path)
-        cells = [
-            RawCell(
-                id=cell.get("id"),
-                cell_type=str(cell.get("cell_type", "")),
-                source=_joined(cell.get("source", "")),
-                metadata=dict(cell.get("metadata") or {}),
-            )
-            for cell in model["content"].get("cells", [])
-        ]
-        return NotebookCells(path, cells, None, model.get("last_modified"))
+        return cells_of_model(path, await self.read_file(path))
 
     # -- planning a request ---------
     async def plan(
@@ -287,7 +277,3 @@ class NotebookService(LoggingConfigurable):
     async def close(self) -> None:
         """Flush everything pending to the notebooks."""
         await self.writer.flush_all()
-
-
-def _joined(source: Any) -> str:
-    return "".join(source) if isinstance(source, list) else str(source or "")
