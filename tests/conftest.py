@@ -91,7 +91,12 @@ def api(jp_fetch: Fetch) -> Callable[..., Awaitable[tuple[int, Any]]]:
     """Call a JSON route; returns ``(status, body)`` without raising on 4xx/5xx."""
 
     async def call(method: str, *parts: str, body: Any = None, params: Any = None, **kw: Any):
-        kwargs: dict[str, Any] = {"method": method, "raise_error": False, "request_timeout": 90, **kw}
+        kwargs: dict[str, Any] = {
+            "method": method,
+            "raise_error": False,
+            "request_timeout": 90,
+            **kw,
+        }
         if body is not None:
             kwargs["body"] = body if isinstance(body, (str, bytes)) else json.dumps(body)
         elif method in ("POST", "PUT", "PATCH"):
@@ -138,9 +143,7 @@ def queue(api: Any) -> Any:
             return await self.wait(data["entries"][0]["id"])
 
         async def wait(self, entry_id: str, seconds: float = 60) -> dict[str, Any]:
-            status, data = await api(
-                "GET", "api", "queue", entry_id, params={"wait": str(seconds)}
-            )
+            status, data = await api("GET", "api", "queue", entry_id, params={"wait": str(seconds)})
             assert status == 200, data
             return data
 

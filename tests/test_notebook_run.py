@@ -383,6 +383,8 @@ async def test_large_output_is_capped_and_server_stays_responsive(
     assert response.body.count(b"\n") == 500 * 1000
     status, missing = await api("GET", "api", "queue", entry_id, "streams", "1")
     assert status == 404 and "not cut" in missing["message"]
+    status, bad = await api("GET", "api", "queue", entry_id, "streams", "-1")
+    assert status == 400 and "whole number" in bad["message"]
     await wait_until(lambda: disk_cell(jp_root_dir, "big")["outputs"] != [], 10, "disk")
     assert (jp_root_dir / NOTEBOOK).stat().st_size < 2 * cap
     # Other requests keep being answered while 50 MB stream through: the typical answer

@@ -289,6 +289,10 @@ class StreamHandler(QueueAPIHandler):
             services.queue.get(entry_id)
         except QueueError as err:
             self.raise_queue_error(err)
+        if not index.isdigit():
+            raise web.HTTPError(
+                400, f"the output index must be a whole number from 0, got {index!r}"
+            )
         spills = services.queue.spills
         spill = spills.get(entry_id, int(index)) if spills is not None else None
         if spill is None:
@@ -311,6 +315,6 @@ _ENTRY = r"(?P<entry_id>(?!events/?$)[^/]+)"
 default_handlers = [
     (r"/api/queue/?", QueueHandler),
     (rf"/api/queue/{_ENTRY}/input/?", InputHandler),
-    (rf"/api/queue/{_ENTRY}/streams/(?P<index>[0-9]+)/?", StreamHandler),
+    (rf"/api/queue/{_ENTRY}/streams/(?P<index>[^/]+)/?", StreamHandler),
     (rf"/api/queue/{_ENTRY}/?", EntryHandler),
 ]
