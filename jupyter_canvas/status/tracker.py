@@ -40,6 +40,9 @@ from .watch import LocalKernelWatch
 
 Status = KernelProcessStatus
 
+#: The session username of the execution queue's kernel clients (queue/engine.py).
+QUEUE_SESSION_USERNAME = "jupyter_canvas"
+
 
 def _is_gateway_kernel(kernel: Any) -> bool:
     try:
@@ -236,15 +239,22 @@ class KernelStatusTracker(LoggingConfigurable):
         parent_type: str | None,
         content: dict[str, Any],
         msg_id: str | None = None,
+        parent_username: str | None = None,
     ) -> None:
-        """An IOPub message of a kernel (from our own watch or a queue client).
+        """An IOPub message of a kernel from our own watch (or, via ``on_queue_message``,
+        from the execution queue's client).
 
         Both sources see the same messages in the same order; each is applied the first
         time it arrives from either (``msg_id``), so the earliest source wins and a late
-        copy never moves the state back.
+        copy never moves the state back. Replies to the queue's own requests are left to
+        the queue's copy, which arrives in order with the outputs the queue publishes: a
+        client of the events websocket sees ``busy`` before an entry's outputs and ``idle``
+        after them.
         """
         record = self._records.get(kernel_id)
         if record is None or record.life is Status.DEAD:
+            return
+        if parent_username == QUEUE_SESSION_USERNAME and self._queue_has_client(kernel_id):
             return
         if msg_id is not None:
             if msg_id in record.seen_messages:
@@ -302,6 +312,12 @@ class KernelStatusTracker(LoggingConfigurable):
             header.get("msg_id"),
         )
 
+    def _queue_has_client(self, kernel_id: str) -> bool:
+        """Whether the execution queue has a client on the kernel (that sees its IOPub)."""
+        kernels = getattr(self.queue, "_kernels", None)
+        queue = kernels.get(kernel_id) if isinstance(kernels, dict) else None
+        return queue is not None and getattr(queue, "client", None) is not None
+
     def on_watch_answered(self, kernel_id: str) -> None:
         """The kernel answered our kernel_info_request: its process is up and serving."""
         record = self._records.get(kernel_id)
@@ -353,6 +369,11 @@ class KernelStatusTracker(LoggingConfigurable):
 
     async def _on_silence(self, record: KernelRecord, silent_for: float) -> None:
         kernel = self._get_kernel(record.kernel_id)
+        if kernel is None:
+            # Removed from the server without a lifecycle event we could see.
+            self._die(record, "the server no longer has this kernel")
+            self._changed(record)
+            return
         exit_code: int | None = None
         provisioner = getattr(kernel, "provisioner", None)
         if provisioner is not None:

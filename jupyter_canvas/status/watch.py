@@ -34,6 +34,7 @@ class WatchListener(Protocol):
         parent_type: str | None,
         content: dict[str, Any],
         msg_id: str | None = None,
+        parent_username: str | None = None,
     ) -> None:
         """An IOPub message of the kernel (content only for status and shutdown_reply)."""
 
@@ -153,7 +154,12 @@ class LocalKernelWatch:
         except Exception:  # a message we cannot read says nothing about the kernel
             return
         self.listener.on_watch_message(
-            self.kernel_id, msg_type, parent.get("msg_type"), content, msg["header"].get("msg_id")
+            self.kernel_id,
+            msg_type,
+            parent.get("msg_type"),
+            content,
+            msg["header"].get("msg_id"),
+            parent.get("username"),
         )
 
     # -- readiness probe -----------------------------------------------------------------------
