@@ -107,6 +107,10 @@ _REPLY_GRACE = 5.0
 _INTERRUPT_EVERY = 0.5
 _INTERRUPT_REPEATS = 40
 _REPLY_GRACE_INTERRUPTED = 1.0
+#: Seconds an execution may stay without its idle status once its execute_reply came.
+_IDLE_GRACE = 5.0
+#: The session username of the queue's own clients (the status tracker recognizes them).
+QUEUE_SESSION_USERNAME = "jupyter_canvas"
 
 
 class _Run:
@@ -326,6 +330,14 @@ class KernelQueue:
             count = run.reply.get("execution_count")
             if isinstance(count, int):
                 run.entry.execution_count = count
+            self._maybe_complete(run)
+            if not run.done.done():
+                asyncio.get_running_loop().call_later(_IDLE_GRACE, self._complete_without_idle, run)
+
+    def _complete_without_idle(self, run: _Run) -> None:
+        """End an execution whose reply came but whose idle status never did (lost)."""
+        if self._run is run and not run.done.done():
+            run.idle = True
             self._maybe_complete(run)
 
     def _on_stdin(self, msg: dict[str, Any]) -> None:
@@ -593,9 +605,13 @@ class ExecutionQueue:
             kwargs["session"] = Session(
                 key=base_session.key,
                 signature_scheme=base_session.signature_scheme,
-                username="jupyter_canvas",
+                username=QUEUE_SESSION_USERNAME,
             )
         client = kernel.client(**kwargs)
+        if isinstance(getattr(client, "context", None), zmq.Context):
+            # No high-water mark on our sockets: a burst of output must queue, not be
+            # dropped (a lost idle would leave an entry running).
+            client.context.setsockopt(zmq.RCVHWM, 0)
         started = client.start_channels()
         if inspect.isawaitable(started):
             await started

@@ -31,6 +31,7 @@ from traitlets import Float, Int, Unicode
 from traitlets.config import LoggingConfigurable
 
 from ..events.bus import EventBus
+from ..queue.engine import QUEUE_SESSION_USERNAME
 from ..queue.models import utcnow
 from . import lifecycle as lc
 from .gateway import GatewayKernelWatch
@@ -41,7 +42,6 @@ from .watch import LocalKernelWatch
 Status = KernelProcessStatus
 
 #: The session username of the execution queue's kernel clients (queue/engine.py).
-QUEUE_SESSION_USERNAME = "jupyter_canvas"
 
 
 def _is_gateway_kernel(kernel: Any) -> bool:
