@@ -523,3 +523,6 @@ async def test_whole_stream_answers_match_the_document(
     status, error = await api("GET", "api", "queue", entry_id, "streams", "1")
     assert status == 404, error
     assert_documented(template, "get", 404, error)
+    status, error = await api("GET", "api", "queue", entry_id, "streams", "-1")
+    assert status == 400, error
+    assert_documented(template, "get", 400, error)
