@@ -166,6 +166,15 @@ class LiveServer:
         return self.log.read_text(errors="replace")[-6000:]
 
 
+def die_with_parent() -> None:
+    """In the server's process (Linux): SIGTERM when the test process dies, so a killed test
+    run leaves no server behind (the server shuts its kernels down on SIGTERM)."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def start_server(workdir: Path) -> tuple[subprocess.Popen[bytes], str, Path]:
     root = workdir / "root"
     root.mkdir()
@@ -214,6 +223,7 @@ def start_server(workdir: Path) -> tuple[subprocess.Popen[bytes], str, Path]:
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=die_with_parent if sys.platform.startswith("linux") else None,
         )
     return process, f"http://127.0.0.1:{port}", log
 
