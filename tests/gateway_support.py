@@ -41,7 +41,11 @@ def _wait_http(url: str, token: str, process: subprocess.Popen[bytes], log: Path
     raise RuntimeError(f"{url} did not answer in 60 s: {log.read_text(errors='replace')[-3000:]}")
 
 
-def _end(process: subprocess.Popen[bytes] | None, descendants: dict[int, psutil.Process]) -> None:
+def _end(
+    process: subprocess.Popen[bytes] | None,
+    descendants: dict[int, psutil.Process],
+    timeout: float = 20,
+) -> None:
     """SIGTERM the process group, SIGKILL what is left, then every remembered descendant."""
     if process is not None and process.poll() is None:
         try:
@@ -49,7 +53,7 @@ def _end(process: subprocess.Popen[bytes] | None, descendants: dict[int, psutil.
         except ProcessLookupError:
             pass
         try:
-            process.wait(timeout=20)
+            process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             try:
                 os.killpg(process.pid, signal.SIGKILL)
@@ -77,9 +81,10 @@ def _remember(process: subprocess.Popen[bytes] | None, into: dict[int, psutil.Pr
 class GatewayProcess:
     """``jupyter kernelgateway`` (the websocket personality) as a child process."""
 
-    def __init__(self, base: Path) -> None:
+    def __init__(self, base: Path, extra_args: list[str] | None = None) -> None:
         self.base = base
         base.mkdir(parents=True, exist_ok=True)
+        self.extra_args = extra_args or []
         self.port = free_port()
         self.log_path = base / "gateway.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -108,6 +113,7 @@ class GatewayProcess:
             f"--KernelGatewayApp.auth_token={GATEWAY_TOKEN}",
             # jupyter_server lists the gateway's kernels to refresh its own view of them.
             "--JupyterWebsocketPersonality.list_kernels=True",
+            *self.extra_args,
         ]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
@@ -189,7 +195,11 @@ class GatewayServer(ServerProcess):
             )
         _wait_http(f"{self.url}api/queue", TOKEN, self.popen, self.log_path)
 
-    def stop_sync(self) -> None:
-        """End the server (it leaves the gateway's kernels to the gateway)."""
-        _end(self.popen, {})
+    def stop_sync(self, timeout: float = 20) -> None:
+        """End the server (it leaves the gateway's kernels to the gateway).
+
+        ``timeout``: seconds a graceful stop may take (it asks the gateway to shut the
+        kernels down: with the gateway gone, that only waits).
+        """
+        _end(self.popen, {}, timeout)
         self.popen = None

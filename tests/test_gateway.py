@@ -85,7 +85,7 @@ async def queue(server: GatewayServer, **body: Any) -> list[dict[str, Any]]:
     return data["entries"]  # type: ignore[no-any-return]
 
 
-async def wait_entry(server: GatewayServer, entry_id: str, timeout: float = 60) -> dict[str, Any]:
+async def wait_entry(server: GatewayServer, entry_id: str, timeout: float = 45) -> dict[str, Any]:
     code_, entry = await server.request("GET", f"api/queue/{entry_id}?wait={timeout}")
     assert code_ == 200, entry
     return entry  # type: ignore[no-any-return]
@@ -415,5 +415,79 @@ async def test_kernel_shut_down_on_the_gateway(
             assert late["state"] == "error" and "gateway" in late["reason"], late
         else:
             assert code_ == 404, data
+    finally:
+        events.close()
+
+
+async def test_restart_asked_of_the_gateway_directly(
+    server: GatewayServer, gateway: GatewayProcess, new_kernel: Any
+) -> None:
+    """No kernel_actions event on this server: the kernel's answer ends the restart."""
+    kernel_id = await new_kernel()
+    pid = await kernel_pid(server, kernel_id)
+    events = await Events.open(server, kernel_id)
+    try:
+        (running,) = await queue(server, kernel_id=kernel_id, code="import time; time.sleep(60)")
+        await events.wait_for(entry_event(running["id"], "running"))
+        code_, _ = gateway.request("POST", f"api/kernels/{kernel_id}/restart")
+        assert code_ == 200
+        ended = await wait_entry(server, running["id"])
+        assert ended["state"] == "error" and "restarted" in ended["reason"], ended
+        await events.wait_for(kernel_event("restarting"))
+        await events.wait_for(kernel_event("running", "idle"))
+        # the queue goes on at once, on the new process (not after kernel_ready_timeout)
+        (after,) = await queue(server, kernel_id=kernel_id, code="import os; print(os.getpid())")
+        done = await wait_entry(server, after["id"], timeout=20)
+        assert done["state"] == "done", done
+        assert int(done["outputs"][0]["text"]) != pid
+    finally:
+        events.close()
+
+
+@pytest.fixture
+def lonely_pair(tmp_path: Any) -> Iterator[tuple[GatewayProcess, GatewayServer]]:
+    """A gateway of its own (this test kills it) and a server that gives up on it quickly."""
+    gateway = GatewayProcess(tmp_path / "gateway")
+    server = GatewayServer(
+        tmp_path / "server",
+        gateway,
+        [
+            "--GatewayClient.gateway_retry_interval=0.2",
+            "--GatewayClient.gateway_retry_max=2",
+        ],
+    )
+    try:
+        gateway.start()
+        server.start_sync()
+        yield gateway, server
+    finally:
+        server.stop_sync(timeout=3)
+        gateway.stop()
+
+
+async def test_gateway_lost(lonely_pair: tuple[GatewayProcess, GatewayServer]) -> None:
+    """The gateway dies: the kernel is unreachable, then dead; nothing stays running."""
+    gateway, server = lonely_pair
+    code_, model = await server.request("POST", "api/kernels", {"name": "python3"})
+    assert code_ == 201, model
+    kernel_id = model["id"]
+    assert (await kernel_status(server, kernel_id, wait_for="idle"))["status"] == "running"
+    events = await Events.open(server, kernel_id)
+    try:
+        (running,) = await queue(server, kernel_id=kernel_id, code="import time; time.sleep(60)")
+        (queued,) = await queue(server, kernel_id=kernel_id, code="print('queued')")
+        await events.wait_for(entry_event(running["id"], "running"))
+        gateway.remember_kernels()
+        assert gateway.process is not None
+        gateway.process.kill()
+
+        unknown = await events.wait_for(kernel_event("unknown"))
+        assert "lost the websocket to the gateway" in unknown["status"]["reason"]
+        ended = await wait_entry(server, running["id"])
+        assert ended["state"] == "error", ended
+        assert "gateway" in ended["reason"]
+        assert (await wait_entry(server, queued["id"]))["state"] == "cancelled"
+        dead = await kernel_status(server, kernel_id, wait_for="dead")
+        assert dead["status"] == "dead" and "could not connect" in dead["reason"], dead
     finally:
         events.close()

@@ -580,7 +580,10 @@ class ExecutionQueue:
     async def _open_gateway_client(self, kernel_id: str) -> Any:
         try:
             return await open_gateway_client(
-                self.gateway_connections(), kernel_id, self.kernel_ready_timeout
+                self.gateway_connections(),
+                kernel_id,
+                self.kernel_ready_timeout,
+                QUEUE_SESSION_USERNAME,
             )
         except GatewayKernelGone as err:
             raise KernelDied(str(err)) from None

@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
 from collections import deque
 from collections.abc import Callable
 from enum import Enum
@@ -83,6 +84,7 @@ class GatewayEvent(str, Enum):
     """What a connection tells its subscribers besides messages."""
 
     ANSWERED = "answered"  # the kernel answered kernel_info: it is up and serving
+    RESTARTED = "restarted"  # a restart nobody announced ended (asked of the gateway directly)
     UNANSWERED = "unanswered"  # it has not answered kernel_info within probe_timeout
     UNREACHABLE = "unreachable"  # the websocket dropped; reconnecting (reason says why)
     REACHABLE = "reachable"  # reconnected
@@ -120,19 +122,23 @@ class GatewayKernelConnection:
         self.kernel_id = kernel_id
         #: Our side of the protocol: message headers and the websocket's session id
         #: (kept across reconnections so the gateway replays what it buffered).
-        self.session = Session(username="jupyter_canvas")
+        self.session = Session(username="jupyter_canvas-gateway")
         self.refs = 0
         #: Set while the kernel answers kernel_info (cleared when it restarts or we lose it).
         self.answered = asyncio.Event()
         self.closed = False
         self.gone_reason: str | None = None
         self._ws: WebSocketClientConnection | None = None
+        self._socket: socket.socket | None = None
         self._subscribers: list[GatewaySubscriber] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._probe_ids: deque[str] = deque(maxlen=32)
         self._probe_timer: asyncio.TimerHandle | None = None
         self._probe_started = 0.0
         self._probe_delay = 1.0
+        self._shell_answered = False
+        self._iopub_answered = False
+        self._hurried = False
         self._unanswered_told = False
         self._restart: _Restart | None = None
         self._restart_confirmed = False
@@ -212,6 +218,10 @@ class GatewayKernelConnection:
             ws.close()
             return
         self._ws = ws
+        self._socket = _tcp_socket(ws)
+        if self._socket is not None:
+            with contextlib.suppress(OSError):
+                self._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._spawn(self._read(ws))
 
     def close(self) -> None:
@@ -265,13 +275,18 @@ class GatewayKernelConnection:
     def probe(self) -> None:
         """Ask ``kernel_info`` until the kernel answers (resent with a growing delay).
 
-        A request sent while the kernel restarts can be lost with the old process; the
-        answer to any of them means the kernel serves.
+        A request sent while the kernel restarts can be lost with the old process. The
+        kernel answers once a probe's reply came on shell *and* its busy/idle on IOPub:
+        after a restart the gateway's IOPub subscription to the new process can lag
+        behind its shell, and code run before it joins would lose its outputs.
         """
         self.answered.clear()
         self._stop_probe()
         self._probe_started = self._loop.time()
         self._probe_delay = 1.0
+        self._shell_answered = False
+        self._iopub_answered = False
+        self._hurried = False
         self._unanswered_told = False
         self._send_probe()
 
@@ -295,8 +310,23 @@ class GatewayKernelConnection:
             self._probe_timer.cancel()
             self._probe_timer = None
 
-    def _on_probe_answer(self) -> None:
+    def _on_probe_message(self, channel: str) -> None:
         if self.answered.is_set():
+            return
+        if channel == "shell":
+            self._shell_answered = True
+        else:
+            self._iopub_answered = True
+        if not self._iopub_answered:
+            if self._shell_answered and not self._hurried:
+                # The kernel serves; its IOPub is about to join: ask again soon (from
+                # 50 ms on, growing as usual).
+                self._hurried = True
+                self._stop_probe()
+                self._probe_delay = 0.1
+                self._probe_timer = self._loop.call_later(0.05, self._send_probe)
+            return
+        if not self._shell_answered:
             return
         self.answered.set()
         self._stop_probe()
@@ -316,15 +346,15 @@ class GatewayKernelConnection:
     def _restart_unannounced(self) -> None:
         """A restart asked of the gateway directly: nobody else will say it ended.
 
-        Not a ``restarted`` lifecycle event: one that came late from the server would
-        end entries started on the new process. The kernel answers: say so, and let
-        the queue go on.
+        Not a ``restarted`` lifecycle event for the queue: one that came late from the
+        server would end entries started on the new process. The status learns of the
+        new process; the queue goes on.
         """
         self._grace_timer = None
         if self.closed or self._restart is not _Restart.REQUESTED:
             return
         self._restart = None
-        self._notify(GatewayEvent.ANSWERED)
+        self._notify(GatewayEvent.RESTARTED)
         self.owner.resume(self.kernel_id)
 
     def on_lifecycle(self, event: lc.LifecycleEvent) -> None:
@@ -349,6 +379,7 @@ class GatewayKernelConnection:
             frame = await ws.read_message()
             if frame is None:
                 break
+            self._ack_now()
             try:
                 msg = await _decode(frame)
             except Exception:
@@ -365,14 +396,32 @@ class GatewayKernelConnection:
             )
             self._spawn(self._recover(f"lost the websocket to the gateway ({reason})"))
 
+    def _ack_now(self) -> None:
+        """Acknowledge what arrived at once instead of after the delayed-ACK timer.
+
+        The gateway writes a reply as several small websocket frames (status, reply,
+        outputs) on a socket without TCP_NODELAY: Nagle holds each frame after the first
+        until ours is acknowledged, and Linux delays that acknowledgement by up to 40 ms:
+        every cell would wait for it. Quick-ack mode is not sticky, hence after each read.
+        """
+        sock = self._socket
+        if sock is not None and _QUICKACK is not None:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+            except OSError:
+                self._socket = None
+
     def _dispatch(self, msg: dict[str, Any]) -> None:
         channel = msg.get("channel")
         header = msg.get("header") or {}
         msg_type = header.get("msg_type")
         after: Callable[[], None] | None = None
-        if channel == "shell" and msg_type == "kernel_info_reply":
-            if (msg.get("parent_header") or {}).get("msg_id") in self._probe_ids:
-                after = self._on_probe_answer
+        parent_id = (msg.get("parent_header") or {}).get("msg_id")
+        if parent_id is not None and parent_id in self._probe_ids:
+            if channel == "shell" and msg_type == "kernel_info_reply":
+                after = lambda: self._on_probe_message("shell")  # noqa: E731
+            elif channel == "iopub":
+                after = lambda: self._on_probe_message("iopub")  # noqa: E731
         elif channel == "iopub" and msg_type == "shutdown_reply":
             content = msg.get("content") or {}
             if content.get("restart"):
@@ -631,11 +680,14 @@ class GatewayQueueClient:
     """
 
     def __init__(
-        self, connections: GatewayConnections, connection: GatewayKernelConnection
+        self,
+        connections: GatewayConnections,
+        connection: GatewayKernelConnection,
+        username: str,
     ) -> None:
         self.connections = connections
         self.connection = connection
-        self.session = Session(username="jupyter_canvas")
+        self.session = Session(username=username)
         self._handlers: dict[str, Callable[[dict[str, Any]], None]] = {}
         self._stopped = False
         connection.subscribe(self)
@@ -703,11 +755,15 @@ class GatewayQueueClient:
 
 
 async def open_gateway_client(
-    connections: GatewayConnections, kernel_id: str, timeout: float
+    connections: GatewayConnections, kernel_id: str, timeout: float, username: str
 ) -> GatewayQueueClient:
-    """A queue client on the kernel's gateway connection, once the kernel answers."""
+    """A queue client on the kernel's gateway connection, once the kernel answers.
+
+    ``username`` goes into the headers of its requests (the status tracker recognizes
+    the queue's own).
+    """
     connection = await connections.acquire(kernel_id)
-    client = GatewayQueueClient(connections, connection)
+    client = GatewayQueueClient(connections, connection, username)
     try:
         await client.wait_for_ready(timeout)
     except BaseException:
@@ -728,6 +784,19 @@ async def _decode(frame: str | bytes) -> dict[str, Any]:
     if len(frame) > _OFFLOAD_BYTES:
         return await asyncio.to_thread(json.loads, frame)  # type: ignore[no-any-return]
     return json.loads(frame)  # type: ignore[no-any-return]
+
+
+#: Linux's TCP_QUICKACK (None elsewhere: acknowledgements keep their usual delay there).
+_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
+
+
+def _tcp_socket(ws: WebSocketClientConnection) -> socket.socket | None:
+    """The TCP socket under a tornado websocket client connection, if it has one."""
+    stream = getattr(getattr(ws, "protocol", None), "stream", None)
+    sock = getattr(stream, "socket", None)
+    if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
+        return sock
+    return None
 
 
 def _url_join(*pieces: str) -> str:

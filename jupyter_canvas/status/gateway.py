@@ -28,6 +28,7 @@ from ..queue.gateway import (
     GatewayKernelGone,
     gateway_state,
 )
+from . import lifecycle as lc
 from .watch import LocalKernelWatch, WatchListener
 
 
@@ -36,6 +37,9 @@ class GatewayWatchListener(WatchListener, Protocol):
 
     def on_watch_unreachable(self, kernel_id: str, reason: str | None) -> None:
         """The kernel cannot be reached (``reason``), or can again (None)."""
+
+    def on_lifecycle(self, event: lc.LifecycleEvent) -> None:
+        """A lifecycle event only the status needs to know of."""
 
 
 class GatewayKernelWatch:
@@ -117,6 +121,7 @@ class GatewayKernelWatch:
             parent.get("msg_type"),
             content if isinstance(content, dict) else {},
             header.get("msg_id"),
+            parent.get("username"),
         )
 
     def on_gateway_event(self, event: GatewayEvent, reason: str | None) -> None:
@@ -132,5 +137,9 @@ class GatewayKernelWatch:
             self.listener.on_watch_unreachable(self.kernel_id, reason)
         elif event is GatewayEvent.REACHABLE:
             self.listener.on_watch_unreachable(self.kernel_id, None)
+        elif event is GatewayEvent.RESTARTED:
+            # A restart asked of the gateway directly ended: the tracker follows the new
+            # process (its probe, then ``running``) as after any restart.
+            self.listener.on_lifecycle(lc.LifecycleEvent(self.kernel_id, lc.RESTARTED))
         elif event is GatewayEvent.GONE:
             self._connection = None  # closed by its owner; the lifecycle event follows
