@@ -87,7 +87,7 @@ class Observers:
             max_size=None,
             ping_interval=None,
         )
-        self.closers.append(ws.close)
+        self.closers.append(ws.transport.abort)
 
         async def read() -> None:
             async for frame in ws:
@@ -109,7 +109,7 @@ class Observers:
             max_size=None,
             ping_interval=None,
         )
-        self.closers.append(ws.close)
+        self.closers.append(ws.transport.abort)
 
         async def read() -> None:
             async for frame in ws:
@@ -142,10 +142,10 @@ class Observers:
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        # No closing handshakes (a server still flushing a backlog would hold each one for
+        # its timeout): the process exits and its sockets close with it.
         for close in self.closers:
-            result = close()
-            if asyncio.iscoroutine(result):
-                await result
+            close()
         context.term()
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import queue
 import time
 import uuid
 from datetime import datetime, timezone
@@ -37,6 +38,54 @@ from .server import BenchServer
 clock = time.perf_counter
 
 TERMINAL = frozenset({"done", "error", "cancelled"})
+
+#: Longest wait (seconds) for one cell or burst: a lost message fails the run, not hangs it.
+CELL_TIMEOUT = 300.0
+
+
+#: One jupyter_client per kernel for the whole run. A second client opened on the same
+#: kernel from this process after the first one closed stopped receiving the
+#: execute_replies of a burst (the idles still came), with ipykernel 7.4 and
+#: jupyter_client 8.10: reusing one client sidesteps that and costs nothing.
+_ZMQ_CLIENTS: dict[tuple[int, str], AsyncKernelClient] = {}
+
+
+def close_zmq_clients() -> None:
+    """Close the direct clients (the run is over)."""
+    for client in _ZMQ_CLIENTS.values():
+        client.stop_channels()
+    _ZMQ_CLIENTS.clear()
+
+
+async def _drain(client: AsyncKernelClient) -> None:
+    """Drop what arrived while no round used the client (other paths' cells)."""
+    for get in (client.get_iopub_msg, client.get_shell_msg):
+        while True:
+            try:
+                await get(timeout=0)
+            except queue.Empty:
+                break
+
+
+async def _iopub_live(client: AsyncKernelClient) -> None:
+    """Wait until the kernel answers and our IOPub subscription receives its messages.
+
+    A SUB socket starts receiving only once its subscription reached the kernel, and a
+    missed ``idle`` is a cell that never ends. A ``kernel_info_request`` is answered on
+    IOPub too (busy, idle): once one of those arrives, the kernel is up and nothing more
+    can be missed (jupyter_server's "nudge" does the same).
+    """
+    for _attempt in range(120):
+        msg_id = client.kernel_info()
+        deadline = time.monotonic() + 0.5
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                msg = await client.get_iopub_msg(timeout=left)
+            except queue.Empty:
+                break
+            if msg["parent_header"].get("msg_id") == msg_id:
+                return
+    raise TimeoutError("the kernel's IOPub never reached this client")
 
 
 class _Execution:
@@ -100,22 +149,30 @@ class BenchPath:
         """Seconds from sending one cell to knowing it finished."""
         start = clock()
         handle = await self.submit(code)
-        return await self.finished(handle) - start
+        return await self._end(handle) - start
 
     async def time_first_output(self, code: str) -> float:
         """Seconds from sending one cell to its first output."""
         start = clock()
         handle = await self.submit(code)
-        first = await self.first_output(handle)
-        await self.finished(handle)
+        first = await asyncio.wait_for(self.first_output(handle), CELL_TIMEOUT)
+        await self._end(handle)
         return first - start
 
     async def burst(self, code: str, count: int) -> float:
         """Seconds from sending the first of ``count`` cells to the end of the last."""
         start = clock()
         handles = [await self.submit(code) for _ in range(count)]
-        ends = [await self.finished(handle) for handle in handles]
+        ends = [await self._end(handle) for handle in handles]
         return max(ends) - start
+
+    async def _end(self, handle: Any) -> float:
+        try:
+            return await asyncio.wait_for(self.finished(handle), CELL_TIMEOUT)
+        except asyncio.TimeoutError:
+            raise TimeoutError(
+                f"{self.name}: a cell did not finish within {CELL_TIMEOUT:g} s"
+            ) from None
 
 
 # -- 1. direct ZMQ -------------------------------------------------------------------------------
@@ -126,12 +183,19 @@ class ZmqPath(BenchPath):
     label = "jupyter_client over ZMQ (floor)"
 
     async def open(self) -> None:
-        """Connect to the kernel's ports from its connection file and wait until it answers."""
-        info = self.server.connection_info(self.kernel_id)
-        client = AsyncKernelClient()
-        client.load_connection_info(info)  # type: ignore[arg-type]
-        client.start_channels()
-        await client.wait_for_ready(timeout=60)
+        """Connect to the kernel's ports (once per kernel; later rounds reuse the client)."""
+        key = (self.server.port, self.kernel_id)
+        client = _ZMQ_CLIENTS.get(key)
+        if client is None:
+            client = AsyncKernelClient()
+            client.load_connection_info(self.server.connection_info(self.kernel_id))  # type: ignore[arg-type]
+            # No heartbeat channel: its thread misses beats on a busy machine and then
+            # wait_for_ready() declares a live kernel dead. Readiness is proven on IOPub.
+            client.start_channels(hb=False)
+            await _iopub_live(client)
+            _ZMQ_CLIENTS[key] = client
+        else:
+            await _drain(client)
         self.client = client
         self._pending: dict[str, _Execution] = {}
         self._readers = [
@@ -139,16 +203,32 @@ class ZmqPath(BenchPath):
             asyncio.create_task(self._read_iopub()),
         ]
 
+    async def _receive(self, channel: Any) -> dict[str, Any]:
+        # During a burst the DEALER sends while replies arrive, and a wait on its
+        # edge-triggered file descriptor sometimes sleeps with replies already waiting
+        # (seen with pyzmq 27 and jupyter_client 8.10: the socket polls readable, the
+        # receive never resolves). A receive that took 10 ms is given up and asked again:
+        # the new one takes what is waiting at once.
+        socket = channel.socket
+        while True:
+            try:
+                parts = await asyncio.wait_for(socket.recv_multipart(), 0.01)
+                break
+            except asyncio.TimeoutError:
+                continue
+        _idents, frames = self.client.session.feed_identities(parts)
+        return self.client.session.deserialize(frames)  # type: ignore[no-any-return]
+
     async def _read_shell(self) -> None:
         while True:
-            msg = await self.client.get_shell_msg()
+            msg = await self._receive(self.client.shell_channel)
             pending = self._pending.get(msg["parent_header"].get("msg_id"))
             if pending is not None and msg["msg_type"] == "execute_reply":
                 pending.reply()
 
     async def _read_iopub(self) -> None:
         while True:
-            msg = await self.client.get_iopub_msg()
+            msg = await self._receive(self.client.iopub_channel)
             pending = self._pending.get(msg["parent_header"].get("msg_id"))
             if pending is None:
                 continue
@@ -160,11 +240,10 @@ class ZmqPath(BenchPath):
                 pending.output()
 
     async def close(self) -> None:
-        """Stop the readers and the channels."""
+        """Stop the readers; the client stays connected for the next round."""
         for task in self._readers:
             task.cancel()
         await asyncio.gather(*self._readers, return_exceptions=True)
-        self.client.stop_channels()
 
     async def submit(self, code: str) -> _Execution:
         """Send an execute_request."""
@@ -358,7 +437,7 @@ class NbmodelPath(BenchPath):
             if outputs:
                 first = clock()
                 if response.status == 202:  # consume the final answer too
-                    await self.finished(handle)
+                    await self._end(handle)
                 return first - start
             if response.status != 202:
                 raise RuntimeError(f"nbmodel gave no output: {response.body[:300]!r}")
@@ -489,13 +568,13 @@ class QueueWaitPath(_QueuePath):
         """Seconds from POST to the answer that carries the output."""
         start = clock()
         handle = await self.submit(code)
-        return await self.finished(handle) - start
+        return await self._end(handle) - start
 
     async def burst(self, code: str, count: int) -> float:
         """Entries of a kernel run in order: the last one's end is the burst's end."""
         start = clock()
         handles = [await self.submit(code) for _ in range(count)]
-        end = await self.finished(handles[-1])
+        end = await self._end(handles[-1])
         return end - start
 
 

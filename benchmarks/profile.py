@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from .paths import PATHS
+from .paths import PATHS, close_zmq_clients
 from .run import PRINT_CLOCK, RESULTS, TRIVIAL, Helper, log, queue_cells, wait_entry
 from .server import BenchServer
 
@@ -139,6 +139,7 @@ async def workload(server: BenchServer, args: argparse.Namespace) -> None:
         spy.wait(timeout=60)
     finally:
         await path.close()
+        close_zmq_clients()
         if observers is not None:
             await observers.result()
             observers.kill()

@@ -200,6 +200,16 @@ def markdown(results: dict[str, Any]) -> str:
             f"growth {memory['rss_growth_mb']:+.1f} MB; retained entries: {memory['retained']}; "
             f"RSS along the way, MB: {checkpoints}).",
         ]
+    flood = results.get("flood")
+    if flood:
+        lines += [
+            "",
+            f"Output flood (one cell printing {flood['lines']:,} lines of 200 characters, "
+            f"{flood['observers']} events-websocket observers): the entry ended "
+            f"`{flood['state']}` in {flood['seconds']} s, server CPU {flood['server_cpu_s']} s; "
+            f"`GET /api/status` meanwhile: median {_fmt(flood['status_median_ms'])} ms, "
+            f"p99 {_fmt(flood['status_p99_ms'])} ms, max {_fmt(flood['status_max_ms'])} ms.",
+        ]
     targets = results.get("targets") or []
     if targets:
         lines += ["", "| target | path | goal | figure | met |", "| --- | --- | --- | --- | --- |"]

@@ -13,7 +13,9 @@ on the loopback interface, and measures on one kernel, for each path of
 - with 20 kernels (10 with ``--quick``) each running 50 cells at once, the time until all
   are done, and the p99 latency of ``GET /api/status`` meanwhile (timed from a separate
   process);
-- the server's memory after 100,000 finished entries (5,000 with ``--quick``).
+- the server's memory after 100,000 finished entries (5,000 with ``--quick``);
+- whether the server still answers (``GET /api/status``) while one cell prints 3,000
+  lines (1,000 with ``--quick``) to 50 events-websocket observers.
 
 Rounds of the per-cell measurements interleave the paths (in a rotating order) so that a
 drift of the machine's load spreads over all of them. Every figure is written with its
@@ -40,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from . import report
-from .paths import PATHS, BenchPath, NbmodelPath
+from .paths import PATHS, BenchPath, NbmodelPath, close_zmq_clients
 from .rawhttp import Connection
 from .server import BenchServer
 
@@ -74,6 +76,8 @@ class Settings:
         self.observer_interval = args.observer_interval
         self.drain_kernels = args.drain_kernels or (10 if quick else 20)
         self.drain_cells = 50
+        self.flood_lines = 1000 if quick else 3000
+        self.flood_observers = 50
         self.memory_entries = args.memory_entries or (5_000 if quick else 100_000)
         self.paths = args.paths
 
@@ -244,6 +248,49 @@ async def observers(
     return summary
 
 
+async def flood(server: BenchServer, kernel_id: str, settings: Settings) -> dict[str, Any]:
+    """One cell printing a flood of lines while events observers watch: does the server
+    still answer? ``GET /api/status`` is timed from a separate process meanwhile."""
+    conn = server.connection()
+    observers = Helper(
+        "observers",
+        "--kind=queue_events",
+        f"--count={settings.flood_observers}",
+        f"--port={server.port}",
+        f"--token={server.token}",
+        f"--kernel-id={kernel_id}",
+    )
+    poller = Helper("poller", f"--port={server.port}", f"--token={server.token}")
+    try:
+        await observers.ready()
+        await poller.ready()
+        code = f"for i in range({settings.flood_lines}):\n    print(i, 'x' * 200, flush=True)"
+        wall_start = time.time()
+        cpu = server.cpu_seconds()
+        ids = await queue_cells(conn, kernel_id, code, 1)
+        entry = await wait_entry(conn, ids[-1])
+        seconds = time.time() - wall_start
+        cpu = server.cpu_seconds() - cpu
+        wall_end = time.time()
+        samples = (await poller.result())["samples"]
+    finally:
+        poller.kill()
+        observers.kill()
+        conn.close()
+    status = report.summary_ms([lat for sent, lat in samples if wall_start <= sent <= wall_end])
+    return {
+        "lines": settings.flood_lines,
+        "observers": settings.flood_observers,
+        "state": entry["state"],
+        "seconds": round(seconds, 2),
+        "server_cpu_s": round(cpu, 2),
+        "status_samples": status["n"],
+        "status_median_ms": status["median_ms"],
+        "status_p99_ms": status["p99_ms"],
+        "status_max_ms": status["max_ms"],
+    }
+
+
 async def drain(
     server: BenchServer,
     kernel_ids: list[str],
@@ -409,6 +456,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     server, kernel_id, settings, kind
                 )
 
+        if not args.skip_flood and "queue_events" in settings.paths:
+            log(f"flood: {settings.flood_lines} lines, {settings.flood_observers} observers")
+            results["flood"] = await flood(server, kernel_id, settings)
+
         if not args.skip_drain:
             log(f"starting {settings.drain_kernels} kernels for the drain")
             kernels = await asyncio.gather(
@@ -430,7 +481,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             ]
             results["memory"] = await memory(server, kernels, settings)
         conn.close()
+    except BaseException:
+        # Keep the server's log (the working directory goes with the server).
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        kept = RESULTS / "server-failed.log"
+        with contextlib.suppress(OSError):
+            kept.write_bytes(server.log_path.read_bytes())
+            log(f"the run failed; the server's log is in {kept}")
+        raise
     finally:
+        close_zmq_clients()
         server.stop()
     results["meta"]["load_after"] = [round(x, 2) for x in os.getloadavg()]
     report.add_ratios(results)
@@ -475,6 +535,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--skip-per-cell", action="store_true")
     parser.add_argument("--skip-observers", action="store_true")
+    parser.add_argument("--skip-flood", action="store_true")
     parser.add_argument("--skip-drain", action="store_true")
     parser.add_argument("--skip-memory", action="store_true")
     args = parser.parse_args(argv)
