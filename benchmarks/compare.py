@@ -1,12 +1,13 @@
 """A/B: the installed jupyter_canvas against a patched copy, in one run, rounds interleaved.
 
 ``python -m benchmarks.compare --variant DIR [--path queue_events] [--observers 100]``
-starts two servers at once: A with jupyter_canvas as installed, B with ``DIR`` first on its
-``PYTHONPATH`` (a copy of the package with a proposed change applied). Rounds alternate
-between them, so a change of the machine's load hits both alike; each round runs
-sequential trivial cells and a burst through one path (with ``--observers``, that many
-events-websocket clients watch each server while its cells run). It prints, for A and B,
-the median latency, the burst throughput and the server CPU time per cell.
+starts two servers at once: A with jupyter_canvas as installed (or ``--base BASE``), B
+with ``DIR`` first on its ``PYTHONPATH`` (a copy of the package with a proposed change
+applied). Rounds alternate between them, so a change of the machine's load hits both
+alike; each round runs sequential trivial cells and a burst through one path (with
+``--observers``, that many events-websocket clients watch each server while its cells
+run). It prints, for A and B, the median latency, the burst throughput, the server CPU
+time per cell and, with observers, their lag.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ async def one_round(
 
 
 async def compare(args: argparse.Namespace) -> dict[str, Any]:
-    servers = {"A": BenchServer(), "B": BenchServer(pythonpath=args.variant)}
+    servers = {"A": BenchServer(pythonpath=args.base), "B": BenchServer(pythonpath=args.variant)}
     figures: dict[str, dict[str, list[float]]] = {
         name: {"sequential": [], "burst_cells_per_s": [], "cpu_ms_per_cell": []} for name in servers
     }
@@ -109,6 +110,9 @@ async def compare(args: argparse.Namespace) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.compare", description=__doc__)
     parser.add_argument("--variant", required=True, help="directory holding a jupyter_canvas")
+    parser.add_argument(
+        "--base", default=None, help="directory holding the A side (default: as installed)"
+    )
     parser.add_argument("--path", default="queue_events", choices=list(PATHS))
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--cells", type=int, default=100)
@@ -119,7 +123,10 @@ def main() -> None:
     args.code = PRINT_CLOCK if args.output else TRIVIAL
     start = time.time()
     summary = asyncio.run(compare(args))
-    print(f"A = installed, B = {args.variant}; path {args.path}, {args.observers} observers")
+    print(
+        f"A = {args.base or 'installed'}, B = {args.variant}; "
+        f"path {args.path}, {args.observers} observers"
+    )
     for key in summary["A"]:
         a, b = summary["A"][key], summary["B"][key]
         print(f"  {key:24s} A {a:10.3f}   B {b:10.3f}   B/A {b / a if a else float('nan'):.3f}")
