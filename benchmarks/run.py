@@ -533,6 +533,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=NbmodelPath.poll_interval * 1000,
         help="interval between two polls of a pending nbmodel request",
     )
+    parser.add_argument(
+        "--from-json", default=None, help="render an earlier run's JSON instead of measuring"
+    )
     parser.add_argument("--skip-per-cell", action="store_true")
     parser.add_argument("--skip-observers", action="store_true")
     parser.add_argument("--skip-flood", action="store_true")
@@ -550,10 +553,16 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.suppress(ValueError):
         # A SIGTERM ends the run through the finally blocks (the server is stopped).
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    results = asyncio.run(run(args))
-    name = args.name or f"{results['meta']['mode']}-{time.strftime('%Y%m%d-%H%M')}"
+    if args.from_json:
+        # Render (and with --update-docs, publish) the results of an earlier run.
+        results = json.loads(Path(args.from_json).read_text())
+        name = args.name or Path(args.from_json).stem
+    else:
+        results = asyncio.run(run(args))
+        name = args.name or f"{results['meta']['mode']}-{time.strftime('%Y%m%d-%H%M')}"
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
+    if not args.from_json:
+        (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
     table = report.markdown(results)
     (RESULTS / f"{name}.md").write_text(table)
     if args.update_docs:
