@@ -40,7 +40,7 @@ clock = time.perf_counter
 TERMINAL = frozenset({"done", "error", "cancelled"})
 
 #: Longest wait (seconds) for one cell or burst: a lost message fails the run, not hangs it.
-CELL_TIMEOUT = 300.0
+CELL_TIMEOUT = 60.0
 
 
 #: One jupyter_client per kernel for the whole run. A second client opened on the same

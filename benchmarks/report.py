@@ -165,7 +165,10 @@ def markdown(results: dict[str, Any]) -> str:
         "during drain | server CPU ms per cell |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
+    failures = []
     for name, path in results["paths"].items():
+        if path.get("failed"):
+            failures.append(f"- {PATH_LABELS.get(name, name)} failed: {path['failed']}")
         r = path.get("ratios", {})
         seq = path.get("sequential") or {}
         burst = path.get("burst") or {}
@@ -189,6 +192,8 @@ def markdown(results: dict[str, Any]) -> str:
             )
             + " |"
         )
+    if failures:
+        lines += ["", "Paths that failed (left out from then on):", "", *failures]
     memory = results.get("memory")
     if memory:
         checkpoints = ", ".join(f"{c['rss_mb']:.1f}" for c in memory["checkpoints"])

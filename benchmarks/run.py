@@ -80,6 +80,13 @@ class Settings:
         self.flood_observers = 50
         self.memory_entries = args.memory_entries or (5_000 if quick else 100_000)
         self.paths = args.paths
+        #: Paths that failed (a hang, an error), with what happened: left out from then on.
+        self.failed: dict[str, str] = {}
+
+    def fail(self, name: str, what: str) -> None:
+        """Record that a path failed; the run goes on without it."""
+        self.failed.setdefault(name, what)
+        log(f"{name} FAILED: {what}")
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -163,20 +170,28 @@ async def per_cell_rounds(
     for round_index in range(settings.rounds):
         order = names[round_index % len(names) :] + names[: round_index % len(names)]
         for name in order:
+            if name in settings.failed:
+                continue
             path = make_path(name, server, kernel_id, args)
-            await path.open()
             try:
-                for _ in range(5):  # warm the path (connections, the server's client)
-                    await path.run_cell(TRIVIAL)
-                cpu_start = server.cpu_seconds()
-                for _ in range(settings.sequential_per_round):
-                    sequential[name].append(await path.run_cell(TRIVIAL))
-                cpu[name].append((server.cpu_seconds() - cpu_start) / settings.sequential_per_round)
-                for _ in range(settings.first_output_per_round):
-                    first[name].append(await path.time_first_output(PRINT_ONE))
-                bursts[name].append(await path.burst(TRIVIAL, settings.burst))
-            finally:
-                await path.close()
+                await path.open()
+                try:
+                    for _ in range(5):  # warm the path (connections, the server's client)
+                        await path.run_cell(TRIVIAL)
+                    cpu_start = server.cpu_seconds()
+                    for _ in range(settings.sequential_per_round):
+                        sequential[name].append(await path.run_cell(TRIVIAL))
+                    cpu[name].append(
+                        (server.cpu_seconds() - cpu_start) / settings.sequential_per_round
+                    )
+                    for _ in range(settings.first_output_per_round):
+                        first[name].append(await path.time_first_output(PRINT_ONE))
+                    bursts[name].append(await path.burst(TRIVIAL, settings.burst))
+                finally:
+                    await path.close()
+            except Exception as err:  # one path failing must not lose the others' figures
+                settings.fail(name, f"round {round_index + 1}: {type(err).__name__}: {err}")
+                continue
             log(
                 f"round {round_index + 1}/{settings.rounds} {name}: "
                 f"median {report.percentile(sequential[name], 50) * 1000:.2f} ms, "
@@ -184,6 +199,9 @@ async def per_cell_rounds(
             )
     results: dict[str, dict[str, Any]] = {}
     for name in names:
+        if not cpu[name] or not bursts[name]:
+            results[name] = {}
+            continue
         seq = report.summary_ms(sequential[name])
         seq["server_cpu_ms_per_cell"] = round(1000 * sum(cpu[name]) / len(cpu[name]), 3)
         best = min(bursts[name])
@@ -452,9 +470,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 if kind not in settings.paths:
                     continue
                 log(f"{settings.observers} observers: {kind}")
-                results["paths"][kind]["observers"] = await observers(
-                    server, kernel_id, settings, kind
-                )
+                try:
+                    results["paths"][kind]["observers"] = await observers(
+                        server, kernel_id, settings, kind
+                    )
+                except Exception as err:
+                    log(f"observers {kind} FAILED: {type(err).__name__}: {err}")
 
         if not args.skip_flood and "queue_events" in settings.paths:
             log(f"flood: {settings.flood_lines} lines, {settings.flood_observers} observers")
@@ -466,9 +487,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 *(server.start_kernel(server.connection()) for _ in range(settings.drain_kernels))
             )
             names = settings.paths
-            for index, name in enumerate(names[1:] + names[:1]):
-                del index
-                result = await drain(server, list(kernels), settings, name, args)
+            for name in names[1:] + names[:1]:
+                if name in settings.failed:
+                    continue
+                try:
+                    result = await drain(server, list(kernels), settings, name, args)
+                except Exception as err:
+                    settings.fail(name, f"drain: {type(err).__name__}: {err}")
+                    continue
                 results["paths"][name]["drain"] = result
                 log(f"drain {name}: {result['seconds']} s, status p99 {result['status_p99_ms']} ms")
             for k in kernels:
@@ -493,6 +519,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         close_zmq_clients()
         server.stop()
     results["meta"]["load_after"] = [round(x, 2) for x in os.getloadavg()]
+    for name, what in settings.failed.items():
+        results["paths"].setdefault(name, {})["failed"] = what
     report.add_ratios(results)
     results["targets"] = report.check_targets(results)
     return results
