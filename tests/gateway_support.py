@@ -7,11 +7,13 @@ end them and every kernel they started, also after a failure.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -152,10 +154,88 @@ class GatewayProcess:
         self.process = None
 
 
+class TcpProxy:
+    """A TCP relay to the gateway on a thread of its own, whose connections a test can cut.
+
+    What a load balancer or a network blip does to the server's connections; it lives
+    across the tests of a module (each test runs on an event loop of its own).
+    """
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = 0
+        self._loop = asyncio.new_event_loop()
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._server: asyncio.Server | None = None
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        """Listen on a free loopback port."""
+        self._thread.start()
+        self._server = asyncio.run_coroutine_threadsafe(
+            asyncio.start_server(self._relay, "127.0.0.1", 0), self._loop
+        ).result(10)
+        self.port = int(self._server.sockets[0].getsockname()[1])
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            writer.close()
+            return
+        self._writers.update((writer, up_writer))
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except OSError:
+                pass
+            finally:
+                dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        self._writers.difference_update((writer, up_writer))
+
+    def cut(self) -> None:
+        """Reset every relayed connection now (both sides see it close)."""
+
+        def reset() -> None:
+            for writer in list(self._writers):
+                writer.transport.abort()
+            self._writers.clear()
+
+        self._loop.call_soon_threadsafe(reset)
+
+    def stop(self) -> None:
+        """Stop listening and relaying."""
+
+        def close() -> None:
+            if self._server is not None:
+                self._server.close()
+            for writer in list(self._writers):
+                writer.transport.abort()
+            self._loop.stop()
+
+        if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(close)
+            self._thread.join(10)
+
+
 class GatewayServer(ServerProcess):
     """``jupyter server --gateway-url=<gateway>`` with jupyter_canvas, started synchronously."""
 
-    def __init__(self, base: Path, gateway: GatewayProcess, extra_args: list[str] | None = None):
+    def __init__(
+        self,
+        base: Path,
+        gateway: GatewayProcess | TcpProxy,
+        extra_args: list[str] | None = None,
+    ):
         super().__init__(
             base,
             [

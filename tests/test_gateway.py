@@ -19,7 +19,7 @@ from typing import Any
 
 import nbformat
 import pytest
-from gateway_support import GatewayProcess, GatewayServer
+from gateway_support import GATEWAY_TOKEN, GatewayProcess, GatewayServer, TcpProxy
 from server_process import TOKEN
 from test_canvas_support import code, write_notebook
 from tornado.httpclient import HTTPRequest
@@ -39,10 +39,19 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess
 
 
 @pytest.fixture(scope="module")
-def server(
-    gateway: GatewayProcess, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[GatewayServer]:
-    process = GatewayServer(tmp_path_factory.mktemp("server"), gateway)
+def proxy(gateway: GatewayProcess) -> Iterator[TcpProxy]:
+    """The server reaches the gateway through a relay whose connections a test can cut."""
+    relay = TcpProxy(gateway.port)
+    try:
+        relay.start()
+        yield relay
+    finally:
+        relay.stop()
+
+
+@pytest.fixture(scope="module")
+def server(proxy: TcpProxy, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayServer]:
+    process = GatewayServer(tmp_path_factory.mktemp("server"), proxy)
     try:
         process.start_sync()
         yield process
@@ -339,7 +348,10 @@ async def test_status_through_restart_and_shutdown(server: GatewayServer, new_ke
         await events.wait_for(kernel_event("restarting"))
         await events.wait_for(kernel_event("running", "idle"))
         status = await kernel_status(server, kernel_id)
-        assert (status["status"], status["execution_state"]) == ("running", "idle"), status
+        assert (status["status"], status["execution_state"]) == ("running", "idle"), (
+            status,
+            events.kernel_states(),
+        )
         assert (await run(server, kernel_id, "print('after restart')"))["state"] == "done"
 
         code_, _ = await server.request("DELETE", f"api/kernels/{kernel_id}")
@@ -442,6 +454,68 @@ async def test_restart_asked_of_the_gateway_directly(
         assert int(done["outputs"][0]["text"]) != pid
     finally:
         events.close()
+
+
+async def test_connection_dropped_and_reestablished(
+    server: GatewayServer, proxy: TcpProxy, new_kernel: Any
+) -> None:
+    """The server's connections to the gateway are reset mid-run (by a proxy, a network
+    blip): the kernel is ``unknown`` meanwhile, the server reconnects with the same
+    session, the gateway replays what it buffered, and the entry ends with every output."""
+    kernel_id = await new_kernel()
+    events = await Events.open(server, kernel_id)
+    try:
+        (running,) = await queue(
+            server,
+            kernel_id=kernel_id,
+            code="import time\nprint('before', flush=True)\ntime.sleep(2)\nprint('after')",
+        )
+        await events.wait_for(lambda e: e["type"] == "output" and e["entry_id"] == running["id"])
+        proxy.cut()
+        unknown = await events.wait_for(kernel_event("unknown"))
+        assert "lost the websocket to the gateway" in unknown["status"]["reason"]
+        done = await wait_entry(server, running["id"])
+        assert done["state"] == "done", done
+        assert "".join(o.get("text", "") for o in done["outputs"]) == "before\nafter\n"
+        await events.wait_for(kernel_event("running", "idle"))
+        assert (await run(server, kernel_id, "print('again')"))["outputs"][0]["text"] == "again\n"
+    finally:
+        events.close()
+
+
+async def test_connection_dropped_while_another_client_watches(
+    server: GatewayServer, proxy: TcpProxy, gateway: GatewayProcess, new_kernel: Any
+) -> None:
+    """With another client on the kernel, the gateway buffers nothing for the server: the
+    end of the running cell is lost with the connection. The entry ends once the kernel
+    answers on the new connection, instead of staying running forever."""
+    kernel_id = await new_kernel()
+    other = await websocket_connect(
+        HTTPRequest(
+            f"ws://127.0.0.1:{gateway.port}/api/kernels/{kernel_id}/channels",
+            headers={"Authorization": f"token {GATEWAY_TOKEN}"},
+        )
+    )
+    events = await Events.open(server, kernel_id)
+    try:
+        (running,) = await queue(
+            server,
+            kernel_id=kernel_id,
+            code="import time\nprint('before', flush=True)\ntime.sleep(2)\nprint('after')",
+        )
+        (queued,) = await queue(server, kernel_id=kernel_id, code="print('next')")
+        await events.wait_for(lambda e: e["type"] == "output" and e["entry_id"] == running["id"])
+        proxy.cut()
+        ended = await wait_entry(server, running["id"])
+        assert ended["state"] in ("done", "error"), ended
+        if ended["state"] == "error":
+            assert ended["error"]["ename"] == "ConnectionLost", ended
+        # the queue goes on: the next entry runs on the new connection
+        # the queue goes on: the next entry runs on the new connection
+        assert (await wait_entry(server, queued["id"]))["outputs"][0]["text"] == "next\n"
+    finally:
+        events.close()
+        other.close()
 
 
 @pytest.fixture

@@ -136,6 +136,8 @@ class KernelQueue:
         self.running: Entry | None = None
         self.client: Any = None
         self._run: _Run | None = None
+        #: The execution in flight when a gateway connection dropped (gateway kernels).
+        self._run_at_drop: _Run | None = None
         self._readers: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
         # Cleared while the kernel restarts or shuts down: the worker starts nothing then.
@@ -227,7 +229,9 @@ class KernelQueue:
         client = self.client
         if isinstance(client, GatewayQueueClient):
             # A gateway kernel's messages come by callback from its websocket: no readers.
-            client.deliver_to(self._on_iopub, self._on_shell, self._on_stdin)
+            client.deliver_to(
+                self._on_iopub, self._on_shell, self._on_stdin, self._dropped, self._resync
+            )
             return client
         self._readers = [
             asyncio.create_task(self._read(client, client.iopub_channel, self._on_iopub)),
@@ -353,6 +357,29 @@ class KernelQueue:
             previous = entry.state
             entry.state = EntryState.AWAITING_INPUT
             self.engine._transition(entry, previous)
+
+    def _dropped(self) -> None:
+        """A gateway connection dropped: note what was running then."""
+        if self._run_at_drop is None:
+            self._run_at_drop = self._run
+
+    def _resync(self) -> None:
+        """A gateway connection dropped and came back, and the kernel answered since:
+        what ran when it dropped has ended; what it still misses was lost with the
+        connection."""
+        run, self._run_at_drop = self._run_at_drop, None
+        if run is None or run is not self._run or run.done.done():
+            return
+        if run.reply is None:
+            run.reply = {
+                "status": "error",
+                "ename": "ConnectionLost",
+                "evalue": "the connection to the gateway dropped while this ran: "
+                "its result was lost",
+                "traceback": [],
+            }
+        run.idle = True
+        self._maybe_complete(run)
 
     def _maybe_complete(self, run: _Run) -> None:
         if run.reply is None or not run.idle or run.done.done():
@@ -537,8 +564,8 @@ class ExecutionQueue:
 
     def on_lifecycle(self, event: lc.LifecycleEvent) -> None:
         """React to a kernel's lifecycle: end entries, hold or release the worker."""
-        if self._gateway is not None:
-            self._gateway.on_lifecycle(event)
+        if self.gateway_followed(event):
+            return
         queue = self._kernels.get(event.kernel_id or "")
         if queue is None:
             return
@@ -570,6 +597,10 @@ class ExecutionQueue:
                 self.lifecycle_hint, self._resume, parent=self.kernel_manager, log=self.log
             )
         return self._gateway
+
+    def gateway_followed(self, event: lc.LifecycleEvent) -> bool:
+        """Whether ``event`` is a late copy of a gateway kernel's restart already followed."""
+        return self._gateway is not None and self._gateway.followed_restart(event)
 
     def _resume(self, kernel_id: str) -> None:
         """A kernel that restarted without a lifecycle event answers: run its queue."""

@@ -50,9 +50,9 @@ from ..status import lifecycle as lc
 _OFFLOAD_BYTES = 1 << 20
 #: Longest time (seconds) the reader dispatches messages before letting others run.
 _READ_SLICE = 0.005
-#: A requested restart's end is announced by the server's kernel_actions event; when the
-#: restart was asked of the gateway directly, none comes: announce it ourselves after this.
-_RESTART_GRACE = 2.0
+#: How long (seconds) after a requested restart the server's own ``restarted`` event of it
+#: is recognized as a late copy (the connection followed the restart already).
+_RESTART_ECHO = 60.0
 #: Delays (seconds) between looks at the gateway's model after a shutdown_reply.
 _SHUTDOWN_CHECKS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 #: The status values the gateway's own server sends (not the kernel's): its restarter's.
@@ -141,8 +141,8 @@ class GatewayKernelConnection:
         self._hurried = False
         self._unanswered_told = False
         self._restart: _Restart | None = None
-        self._restart_confirmed = False
-        self._grace_timer: asyncio.TimerHandle | None = None
+        #: When the last requested restart was seen to end (loop time), if it was.
+        self.restart_followed_at: float | None = None
         self._loop = asyncio.get_running_loop()
 
     # -- opening and closing -------------------------------------------------------------------
@@ -230,9 +230,6 @@ class GatewayKernelConnection:
             return
         self.closed = True
         self._stop_probe()
-        if self._grace_timer is not None:
-            self._grace_timer.cancel()
-            self._grace_timer = None
         ws, self._ws = self._ws, None
         if ws is not None:
             with contextlib.suppress(Exception):
@@ -330,43 +327,34 @@ class GatewayKernelConnection:
             return
         self.answered.set()
         self._stop_probe()
-        restart = self._restart
+        restart, self._restart = self._restart, None
         if restart is _Restart.AUTO:
-            self._restart = None
+            # Only the gateway knows of this restart: announce its end to everyone.
             self.owner.emit(lc.LifecycleEvent(self.kernel_id, lc.RESTARTED))
         elif restart is _Restart.REQUESTED:
-            if self._restart_confirmed:
-                self._restart = None
-                self._notify(GatewayEvent.ANSWERED)
-            else:
-                self._grace_timer = self._loop.call_later(_RESTART_GRACE, self._restart_unannounced)
+            # Asked through this server (its kernel_actions event follows, sooner or later)
+            # or of the gateway directly (nothing follows). Either way the new process
+            # answers: the status follows it, the queue goes on, and a ``restarted`` event
+            # of the server arriving later is a late copy (see followed_restart).
+            self._notify(GatewayEvent.RESTARTED)
+            self.restart_followed_at = self._loop.time()
+            self.owner.resume(self.kernel_id)
         else:
             self._notify(GatewayEvent.ANSWERED)
 
-    def _restart_unannounced(self) -> None:
-        """A restart asked of the gateway directly: nobody else will say it ended.
+    def followed_restart(self, event: lc.LifecycleEvent) -> bool:
+        """Whether ``event`` is the server's late ``restarted`` of a restart already followed.
 
-        Not a ``restarted`` lifecycle event for the queue: one that came late from the
-        server would end entries started on the new process. The status learns of the
-        new process; the queue goes on.
+        Acting on it again would end entries started on the new process and show the
+        kernel restarting once more.
         """
-        self._grace_timer = None
-        if self.closed or self._restart is not _Restart.REQUESTED:
-            return
-        self._restart = None
-        self._notify(GatewayEvent.RESTARTED)
-        self.owner.resume(self.kernel_id)
-
-    def on_lifecycle(self, event: lc.LifecycleEvent) -> None:
-        """The server's own lifecycle events of this kernel."""
-        if event.kind == lc.RESTARTED and self._restart is _Restart.REQUESTED:
-            # Restarted through this server: its kernel_actions event said so.
-            self._restart_confirmed = True
-            if self.answered.is_set():
-                self._restart = None
-                if self._grace_timer is not None:
-                    self._grace_timer.cancel()
-                    self._grace_timer = None
+        at = self.restart_followed_at
+        if event.kind != lc.RESTARTED or at is None or self._restart is not None:
+            return False
+        if self._loop.time() - at > _RESTART_ECHO:
+            self.restart_followed_at = None
+            return False
+        return True
 
     # -- reading -------------------------------------------------------------------------------
     async def _read(self, ws: WebSocketClientConnection) -> None:
@@ -461,7 +449,7 @@ class GatewayKernelConnection:
 
     def _on_restart_requested(self) -> None:
         self._restart = _Restart.REQUESTED
-        self._restart_confirmed = False
+        self.restart_followed_at = None
         self.probe()
 
     def _on_shutdown_reply(self) -> None:
@@ -632,11 +620,13 @@ class GatewayConnections(LoggingConfigurable):
         if self._connections.get(connection.kernel_id) is connection:
             del self._connections[connection.kernel_id]
 
-    def on_lifecycle(self, event: lc.LifecycleEvent) -> None:
-        """The server's lifecycle events (a restart through this server ends the wait)."""
+    def followed_restart(self, event: lc.LifecycleEvent) -> bool:
+        """Whether ``event`` is a late ``restarted`` of a restart a connection followed.
+
+        The queue and the status both ignore it (the first to see it does not consume it).
+        """
         connection = self._connections.get(event.kernel_id or "")
-        if connection is not None:
-            connection.on_lifecycle(event)
+        return connection is not None and connection.followed_restart(event)
 
     async def kernel_exists(self, kernel_id: str) -> bool:
         """Ask the gateway for the kernel's model: False on 404.
@@ -689,6 +679,9 @@ class GatewayQueueClient:
         self.connection = connection
         self.session = Session(username=username)
         self._handlers: dict[str, Callable[[dict[str, Any]], None]] = {}
+        self._dropped: Callable[[], None] | None = None
+        self._resync: Callable[[], None] | None = None
+        self._reconnected = False
         self._stopped = False
         connection.subscribe(self)
 
@@ -697,9 +690,20 @@ class GatewayQueueClient:
         iopub: Callable[[dict[str, Any]], None],
         shell: Callable[[dict[str, Any]], None],
         stdin: Callable[[dict[str, Any]], None],
+        dropped: Callable[[], None] | None = None,
+        resync: Callable[[], None] | None = None,
     ) -> None:
-        """Where the kernel's messages go, by channel."""
+        """Where the kernel's messages go, by channel.
+
+        ``dropped`` is called when the connection drops. ``resync`` when it came back and
+        the kernel then answered a probe sent on the new connection: the kernel handles
+        shell requests in order, so what it was running when the connection dropped has
+        ended, and what did not reach us by now (the gateway replays what it buffered
+        first) was lost in between.
+        """
         self._handlers = {"iopub": iopub, "shell": shell, "stdin": stdin}
+        self._dropped = dropped
+        self._resync = resync
 
     def on_gateway_message(self, msg: dict[str, Any]) -> None:
         """Route one message to the queue's handler of its channel."""
@@ -710,7 +714,17 @@ class GatewayQueueClient:
             handler(msg)
 
     def on_gateway_event(self, event: GatewayEvent, reason: str | None) -> None:
-        """Connection changes reach the queue as lifecycle events instead."""
+        """After a reconnection, the first answer resyncs the queue; the rest of the
+        connection's changes reach the queue as lifecycle events."""
+        if event is GatewayEvent.UNREACHABLE:
+            if self._dropped is not None:
+                self._dropped()
+        elif event is GatewayEvent.REACHABLE:
+            self._reconnected = True
+        elif event is GatewayEvent.ANSWERED and self._reconnected:
+            self._reconnected = False
+            if self._resync is not None:
+                self._resync()
 
     async def wait_for_ready(self, timeout: float) -> None:
         """Wait until the kernel answers ``kernel_info``."""
@@ -750,6 +764,7 @@ class GatewayQueueClient:
             return
         self._stopped = True
         self._handlers = {}
+        self._dropped = self._resync = None
         self.connection.unsubscribe(self)
         self.connections.release(self.connection)
 

@@ -171,6 +171,9 @@ class KernelStatusTracker(LoggingConfigurable):
         """Follow a lifecycle signal (listener of :class:`KernelLifecycle`)."""
         if self.closed:
             return
+        followed = getattr(self.queue, "gateway_followed", None)
+        if followed is not None and followed(event):
+            return  # a gateway kernel's restart its watch followed already
         kernel_id = event.kernel_id
         if not kernel_id:
             self.log.warning("jupyter_canvas: a kernel failed to start: %s", event.reason)
