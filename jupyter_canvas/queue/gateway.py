@@ -40,7 +40,7 @@ from jupyter_client.jsonutil import json_default
 from jupyter_client.session import Session
 from tornado.escape import url_escape
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
-from tornado.websocket import WebSocketClientConnection, websocket_connect
+from tornado.websocket import WebSocketClientConnection, WebSocketClosedError, websocket_connect
 from traitlets import Float, Int
 from traitlets.config import LoggingConfigurable
 
@@ -266,7 +266,14 @@ class GatewayKernelConnection:
             )
         frame = dict(msg)
         frame["channel"] = channel
-        ws.write_message(json.dumps(frame, default=json_default))
+        try:
+            written = ws.write_message(json.dumps(frame, default=json_default))
+        except WebSocketClosedError:
+            raise GatewayUnreachable(
+                f"the connection to kernel {self.kernel_id} on the gateway is closed"
+            ) from None
+        # A write that fails later means the connection closed: the reader sees that too.
+        written.add_done_callback(_ignore_result)
 
     # -- the readiness probe -------------------------------------------------------------------
     def probe(self) -> None:
@@ -812,6 +819,11 @@ def _tcp_socket(ws: WebSocketClientConnection) -> socket.socket | None:
     if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
         return sock
     return None
+
+
+def _ignore_result(future: Any) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _url_join(*pieces: str) -> str:
