@@ -527,4 +527,7 @@ async def test_cancel_right_after_start_stops_the_code(
         assert status == 200 and cancelled["state"] == "cancelled"
         printed = [o["text"] for o in cancelled["outputs"] if o["output_type"] == "stream"]
         assert "finished\n" not in printed, cancelled
-        assert cancelled["outputs"][-1]["ename"] == "KeyboardInterrupt"
+        # Interrupted in the code (a KeyboardInterrupt traceback) or before it began
+        # (ipykernel then aborts the request without output): either way it did not run on.
+        errors = [o["ename"] for o in cancelled["outputs"] if o["output_type"] == "error"]
+        assert errors in ([], ["KeyboardInterrupt"]), cancelled
