@@ -1,21 +1,38 @@
 """The event bus: numbered events, a bounded replay ring and bounded subscribers.
 
 Every event is encoded to JSON once, when it is published; each subscriber receives the
-same string. Publishing never waits for a subscriber: it appends to each subscriber's
-buffer. A subscriber whose live backlog grows past its bound (a count of events and,
-optionally, of bytes) is marked overflowed, its backlog is dropped and its transport is
-told to drop it (it can reconnect with ``since``). So a slow or stuck client costs at
-most its bound in memory and never slows the kernels or the other clients.
+same string, and each websocket client the same bytes: the event's complete websocket frame,
+built once on first use (:attr:`PublishedEvent.frame`). Publishing never waits for a
+subscriber: it appends to each subscriber's buffer. A subscriber whose live backlog grows
+past its bound (a count of events and, optionally, of bytes) is marked overflowed, its
+backlog is dropped and its transport is told to drop it (it can reconnect with ``since``).
+So a slow or stuck client costs at most its bound in memory and never slows the kernels or
+the other clients.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import struct
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
+
+
+def websocket_text_frame(text: str) -> bytes:
+    """One complete, final, unmasked and uncompressed websocket text frame (RFC 6455 5.2)."""
+    payload = text.encode("utf-8")
+    size = len(payload)
+    if size < 126:
+        header = struct.pack("!BB", 0x81, size)
+    elif size < 1 << 16:
+        header = struct.pack("!BBH", 0x81, 126, size)
+    else:
+        header = struct.pack("!BBQ", 0x81, 127, size)
+    return header + payload
 
 
 @dataclass(frozen=True)
@@ -26,6 +43,11 @@ class PublishedEvent:
     kernel_id: str | None
     path: str | None
     text: str
+
+    @cached_property
+    def frame(self) -> bytes:
+        """The event as a websocket text frame, built once for every client that sends it."""
+        return websocket_text_frame(self.text)
 
 
 class Subscription:
@@ -53,7 +75,7 @@ class Subscription:
         self.limit = limit
         self.max_bytes = max_bytes
         self._kernels_of_path: set[str] = set(follow_kernels)
-        self._pending: deque[str] = deque()
+        self._pending: deque[PublishedEvent] = deque()
         self._live_count = 0
         self._live_bytes = 0
         self._wake = asyncio.Event()
@@ -76,7 +98,11 @@ class Subscription:
 
     def push_text(self, text: str) -> None:
         """Queue one encoded event, ignoring the bound (used for the initial replay)."""
-        self._pending.append(text)
+        self.push(PublishedEvent(0, None, None, text))
+
+    def push(self, event: PublishedEvent) -> None:
+        """Queue one event, ignoring the bound (used for the initial replay)."""
+        self._pending.append(event)
         self._wake.set()
 
     def offer(self, event: PublishedEvent) -> None:
@@ -94,12 +120,17 @@ class Subscription:
             if self.on_overflow is not None:
                 self.on_overflow(self)
             return
-        self._pending.append(event.text)
+        self._pending.append(event)
         self._live_count += 1
         self._live_bytes += size
         self._wake.set()
 
     async def next_batch(self) -> list[str] | None:
+        """Like :meth:`next_events`, as the events' JSON texts."""
+        events = await self.next_events()
+        return None if events is None else [event.text for event in events]
+
+    async def next_events(self) -> list[PublishedEvent] | None:
         """Wait for events and return all that are buffered; None once overflowed or closed."""
         while not self._pending:
             if self.overflowed or self.closed:
@@ -135,7 +166,9 @@ class EventBus:
     """Publishes numbered events to subscribers and keeps the newest for replay."""
 
     def __init__(self, buffer_size: int = 10_000, buffer_bytes: int = 64 * 1024 * 1024) -> None:
-        # Bounded twice: by count and by the size of the encoded events it keeps.
+        # Bounded twice: by count and by the size of the encoded events it keeps. An event
+        # that was sent to a websocket client also keeps its frame (about as many bytes
+        # again), so the ring holds at most about twice ``buffer_bytes``.
         self._ring: deque[PublishedEvent] = deque()
         self._buffer_size = buffer_size
         self._buffer_bytes = buffer_bytes
@@ -198,7 +231,7 @@ class EventBus:
                 sub.push_text(json.dumps({"type": "gap", "oldest": oldest}))
             for event in self._ring:
                 if event.seq > since and sub.matches(event):
-                    sub.push_text(event.text)
+                    sub.push(event)
         self._subscribers.add(sub)
         return sub
 
