@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import hmac
 import inspect
 import logging
 from collections import OrderedDict, deque
@@ -276,8 +277,8 @@ class KernelQueue:
         parts = await socket.recv_multipart()
         _idents, frames = session.feed_identities(parts)
         if sum(len(frame) for frame in frames) > _OFFLOAD_BYTES:
-            return await asyncio.to_thread(session.deserialize, frames)  # type: ignore[no-any-return]
-        return session.deserialize(frames)  # type: ignore[no-any-return]
+            return await asyncio.to_thread(decode_message, session, frames)
+        return decode_message(session, frames)
 
     def close_client(self) -> None:
         """Drop the client (a new one is made for the next entry)."""
@@ -502,6 +503,41 @@ class KernelQueue:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await self._task
         self.close_client()
+
+
+def decode_message(session: Session, frames: list[bytes]) -> dict[str, Any]:
+    """Verify and decode one kernel message, as ``Session.deserialize`` does, minus the dates.
+
+    jupyter_client parses every string of the header and parent header that looks like a
+    date into a ``datetime``; nothing here reads those dates, and that parsing was about
+    three quarters of the cost of decoding a message (some 30 of 40 µs), paid for every
+    message of every kernel the queue has a client on. The signature is checked and
+    recorded against replays as jupyter_client does; the header dates stay the ISO 8601
+    strings the kernel sent.
+    """
+    if len(frames) < 5:
+        raise ValueError(f"malformed message: {len(frames)} frames, at least 5 expected")
+    if session.auth is not None:
+        signature = frames[0]
+        if not signature:
+            raise ValueError("Unsigned Message")
+        if signature in session.digest_history:
+            raise ValueError(f"Duplicate Signature: {signature!r}")
+        if not hmac.compare_digest(signature, session.sign(frames[1:5])):
+            raise ValueError("Invalid Signature")
+        # Recorded once verified, so a forged copy cannot get the real message refused.
+        session._add_digest(signature)  # a bounded set, culled by jupyter_client
+    unpack = session.unpack
+    header = unpack(frames[1])
+    return {
+        "header": header,
+        "msg_id": header["msg_id"],
+        "msg_type": header["msg_type"],
+        "parent_header": unpack(frames[2]),
+        "metadata": unpack(frames[3]),
+        "content": unpack(frames[4]),
+        "buffers": [memoryview(buffer) for buffer in frames[5:]],
+    }
 
 
 def _error_dict(ename: str, evalue: str, traceback: list[str] | None = None) -> dict[str, Any]:
