@@ -28,27 +28,18 @@ import contextlib
 import json
 import os
 import platform
-import secrets
-import shutil
 import signal
 import socket
-import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import psutil
-from websockets.asyncio.client import ClientConnection, connect
-
 from . import report
-from .paths import BenchPath, QueueEventsPath, QueueWaitPath, ZmqPath, _Execution
-from .rawhttp import Connection
-from .server import HOST, BenchServer, free_port
+from .paths import BenchPath, KernelChannelsPath, QueueEventsPath, QueueWaitPath, ZmqPath
+from .server import HOST, BenchServer, ChildProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -66,27 +57,14 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-class KernelGateway:
+class KernelGateway(ChildProcess):
     """A ``jupyter kernelgateway`` subprocess (websocket personality) and its kernels."""
 
+    what = "kernel gateway"
+
     def __init__(self) -> None:
-        self.port = free_port()
-        self.token = secrets.token_hex(16)
-        self.workdir = Path(tempfile.mkdtemp(prefix="jupyter-canvas-gateway-"))
+        super().__init__("jupyter-canvas-gateway-")
         self.log_path = self.workdir / "gateway.log"
-        self.process: subprocess.Popen[bytes] | None = None
-        self._descendants: dict[int, psutil.Process] = {}
-        self._log_file: Any = None
-
-    @property
-    def base_url(self) -> str:
-        """``http://127.0.0.1:<port>``."""
-        return f"http://{HOST}:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        """``ws://127.0.0.1:<port>``."""
-        return f"ws://{HOST}:{self.port}"
 
     def start(self) -> None:
         """Start the gateway (returns at once; see :meth:`wait_ready`)."""
@@ -94,8 +72,7 @@ class KernelGateway:
         env["JUPYTER_RUNTIME_DIR"] = str(self.workdir / "runtime")
         env["JUPYTER_DATA_DIR"] = str(self.workdir / "data")
         env["IPYTHONDIR"] = str(self.workdir / "ipython")
-        self._log_file = open(self.log_path, "wb")
-        self.process = subprocess.Popen(
+        self._spawn(
             [
                 sys.executable,
                 "-m",
@@ -107,75 +84,20 @@ class KernelGateway:
                 "--JupyterWebsocketPersonality.list_kernels=True",
                 "--KernelGatewayApp.log_level=WARN",
             ],
-            stdout=self._log_file,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=self.workdir,
-            start_new_session=True,
+            env,
+            self.workdir,
         )
 
     async def wait_ready(self, timeout: float = 60.0) -> None:
         """Wait until ``GET /api/kernelspecs`` answers (startup only: a bounded poll)."""
-        deadline = time.monotonic() + timeout
-        conn = Connection(HOST, self.port, self.token)
+        conn = self.connection()
         try:
-            while True:
-                if self.process is not None and self.process.poll() is not None:
-                    raise RuntimeError(
-                        "kernel gateway exited; log:\n"
-                        + self.log_path.read_text(errors="replace")[-3000:]
-                    )
-                try:
-                    if (await conn.request("GET", "/api/kernelspecs")).status == 200:
-                        return
-                except OSError:
-                    conn.close()
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"kernel gateway did not answer within {timeout} s")
-                await asyncio.sleep(0.1)
+            await self._await_answer(conn, "/api/kernelspecs", timeout)
         finally:
             conn.close()
 
-    def remember_descendants(self) -> None:
-        """Note the kernel processes so :meth:`stop` ends them."""
-        if self.process is None:
-            return
-        with contextlib.suppress(psutil.Error):
-            for child in psutil.Process(self.process.pid).children(recursive=True):
-                self._descendants[child.pid] = child
 
-    def cpu_seconds(self) -> float:
-        """User + system CPU time of the gateway process (not its kernels)."""
-        assert self.process is not None
-        times = psutil.Process(self.process.pid).cpu_times()
-        return float(times.user + times.system)
-
-    def stop(self) -> None:
-        """End the gateway and every kernel it started (also after a failure)."""
-        process = self.process
-        if process is None:
-            return
-        self.remember_descendants()
-        if process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=5)
-        for proc in self._descendants.values():
-            with contextlib.suppress(psutil.Error):
-                if proc.is_running():
-                    proc.kill()
-        self.process = None
-        if self._log_file is not None:
-            self._log_file.close()
-        shutil.rmtree(self.workdir, ignore_errors=True)
-
-
-class GatewayDirectPath(BenchPath):
+class GatewayDirectPath(KernelChannelsPath):
     """A websocket client straight to the gateway's kernel channels: the gateway's floor.
 
     The JSON protocol jupyter_server's gateway mode speaks to the gateway; no
@@ -192,15 +114,7 @@ class GatewayDirectPath(BenchPath):
 
     async def open(self) -> None:
         """Connect and wait until the kernel answers kernel_info."""
-        self.session_id = uuid.uuid4().hex
-        self.ws: ClientConnection = await connect(
-            f"{self.gateway.ws_url}/api/kernels/{self.kernel_id}/channels"
-            f"?session_id={self.session_id}",
-            additional_headers={"Authorization": f"token {self.gateway.token}"},
-            compression=None,
-            max_size=None,
-            ping_interval=None,
-        )
+        await self._connect(self.gateway.ws_url, self.gateway.token)
         # Acknowledge every frame at once, as jupyter_canvas does (see _ack_now in
         # jupyter_canvas/queue/gateway.py): else Linux's delayed ACK and the gateway's
         # Nagle add about 40 ms to every cell, and this would not be the floor.
@@ -210,35 +124,15 @@ class GatewayDirectPath(BenchPath):
             if sock is not None and QUICKACK is not None and self.quickack
             else (lambda: None)
         )
-        self._pending: dict[str, _Execution] = {}
-        self._info: dict[str, asyncio.Future[None]] = {}
-        self._reader = asyncio.create_task(self._read())
-        loop = asyncio.get_running_loop()
-        for _attempt in range(60):
-            msg_id = uuid.uuid4().hex
-            waiter = self._info[msg_id] = loop.create_future()
-            await self._send("shell", "kernel_info_request", {}, msg_id)
-            try:
-                await asyncio.wait_for(waiter, 1.0)
-                return
-            except asyncio.TimeoutError:
-                continue
+        await self._start_reading()
 
     async def _send(
         self, channel: str, msg_type: str, content: dict[str, Any], msg_id: str
     ) -> None:
-        header = {
-            "msg_id": msg_id,
-            "msg_type": msg_type,
-            "username": "bench",
-            "session": self.session_id,
-            "date": datetime.now(timezone.utc).isoformat(),
-            "version": "5.3",
-        }
         await self.ws.send(
             json.dumps(
                 {
-                    "header": header,
+                    "header": self._header(msg_type, msg_id),
                     "parent_header": {},
                     "metadata": {},
                     "content": content,
@@ -251,57 +145,10 @@ class GatewayDirectPath(BenchPath):
         async for frame in self.ws:
             self._quickack()
             msg = json.loads(frame)
-            parent_id = (msg.get("parent_header") or {}).get("msg_id")
             channel = msg.get("channel")
-            info = self._info.pop(parent_id, None) if channel == "shell" else None
-            if info is not None and not info.done():
-                info.set_result(None)
-                continue
-            pending = self._pending.get(parent_id)
-            if pending is None:
-                continue
-            msg_type = msg["header"]["msg_type"]
-            if channel == "shell" and msg_type == "execute_reply":
-                pending.reply()
-            elif channel == "iopub":
-                if msg_type == "status" and msg["content"].get("execution_state") == "idle":
-                    pending.went_idle()
-                elif msg_type in ("stream", "display_data", "execute_result", "error"):
-                    pending.output()
-
-    async def close(self) -> None:
-        """Close the websocket."""
-        await self.ws.close()
-        self._reader.cancel()
-        await asyncio.gather(self._reader, return_exceptions=True)
-
-    async def submit(self, code: str) -> _Execution:
-        """Send an execute_request."""
-        pending = _Execution(asyncio.get_running_loop())
-        msg_id = uuid.uuid4().hex
-        self._pending[msg_id] = pending
-        await self._send(
-            "shell",
-            "execute_request",
-            {
-                "code": code,
-                "silent": False,
-                "store_history": True,
-                "user_expressions": {},
-                "allow_stdin": False,
-                "stop_on_error": True,
-            },
-            msg_id,
-        )
-        return pending
-
-    async def finished(self, handle: _Execution) -> float:
-        """Reply and idle seen."""
-        return await handle.done
-
-    async def first_output(self, handle: _Execution) -> float:
-        """First output seen."""
-        return await handle.first_output
+            pending = self._pending_for(channel, (msg.get("parent_header") or {}).get("msg_id"))
+            if pending is not None:
+                self._account(pending, channel, msg["header"]["msg_type"], msg["content"])
 
 
 #: (key, label, side, path class): side says which server and kernel the path runs on.
@@ -404,8 +251,7 @@ async def rounds(
     bursts: dict[str, list[float]] = {k: [] for k in keys}
     server_cpu: dict[str, list[float]] = {k: [] for k in keys}
     gateway_cpu: dict[str, list[float]] = {k: [] for k in keys}
-    for index in range(args.rounds):
-        order = PATHS[index % len(PATHS) :] + PATHS[: index % len(PATHS)]
+    for index, order in report.interleaved(PATHS, args.rounds):
         for key, _label, side, cls in order:
             server = local if side == "local" else behind
             kernel_id = local_kernel if side == "local" else gateway_kernel
@@ -575,13 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     name = (
         args.name or f"gateway-{'quick' if args.quick else 'full'}-{time.strftime('%Y%m%d-%H%M')}"
     )
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
-    table = markdown(results)
-    (RESULTS / f"{name}.md").write_text(table)
-    if args.update_docs:
-        report.update_docs(DOC, table)
-    print(table)
+    report.publish(RESULTS, name, results, markdown(results), DOC if args.update_docs else None)
     log(f"results: {RESULTS / name}.json and .md")
     return 0
 

@@ -26,9 +26,10 @@ from typing import Any
 import zmq
 import zmq.asyncio
 from jupyter_server.services.kernels.connection.base import deserialize_msg_from_ws_v1
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection
 
-WS_V1 = "v1.kernel.websocket.jupyter.org"
+from .paths import WS_V1, open_websocket
+
 DELIM = b"<IDS|MSG>"
 
 
@@ -76,18 +77,18 @@ class Observers:
 
         self.tasks.append(asyncio.create_task(read()))
 
-    async def open_kernel_ws(self, index: int) -> None:
+    async def _connect(self, path: str, subprotocols: list[Any] | None = None) -> ClientConnection:
+        """Open a websocket to the server (closed by :attr:`closers`)."""
         a = self.args
-        ws = await connect(
-            f"ws://{a.host}:{a.port}/api/kernels/{a.kernel_id}/channels"
-            f"?session_id={uuid.uuid4().hex}",
-            additional_headers={"Authorization": f"token {a.token}"},
-            subprotocols=[WS_V1],  # type: ignore[list-item]
-            compression=None,
-            max_size=None,
-            ping_interval=None,
-        )
+        ws = await open_websocket(f"ws://{a.host}:{a.port}{path}", a.token, subprotocols)
         self.closers.append(ws.transport.abort)
+        return ws
+
+    async def open_kernel_ws(self, index: int) -> None:
+        ws = await self._connect(
+            f"/api/kernels/{self.args.kernel_id}/channels?session_id={uuid.uuid4().hex}",
+            [WS_V1],
+        )
 
         async def read() -> None:
             async for frame in ws:
@@ -101,15 +102,7 @@ class Observers:
         self.tasks.append(asyncio.create_task(read()))
 
     async def open_queue_events(self, index: int) -> None:
-        a = self.args
-        ws = await connect(
-            f"ws://{a.host}:{a.port}/api/queue/events?kernel_id={a.kernel_id}",
-            additional_headers={"Authorization": f"token {a.token}"},
-            compression=None,
-            max_size=None,
-            ping_interval=None,
-        )
-        self.closers.append(ws.transport.abort)
+        ws = await self._connect(f"/api/queue/events?kernel_id={self.args.kernel_id}")
 
         async def read() -> None:
             async for frame in ws:

@@ -175,8 +175,90 @@ class BenchPath:
             ) from None
 
 
+async def open_websocket(
+    url: str, token: str, subprotocols: list[Any] | None = None
+) -> ClientConnection:
+    """A websocket client as every benchmark client opens one: token, no compression, no size
+    limit, no pings (nothing but the measured traffic).
+    """
+    return await connect(
+        url,
+        additional_headers={"Authorization": f"token {token}"},
+        subprotocols=subprotocols,
+        compression=None,
+        max_size=None,
+        ping_interval=None,
+    )
+
+
+#: The IOPub messages that carry an output.
+OUTPUT_TYPES = frozenset({"stream", "display_data", "execute_result", "error"})
+
+#: The content of an execute_request for one cell.
+EXECUTE_CONTENT = {
+    "silent": False,
+    "store_history": True,
+    "user_expressions": {},
+    "allow_stdin": False,
+    "stop_on_error": True,
+}
+
+
+class KernelMessagePath(BenchPath):
+    """A path that speaks the kernel messaging protocol itself (paths 1 and 2, and the
+    gateway floor of ``gateway_cost``): it tracks each execute_request's reply, idle and
+    first output.
+    """
+
+    def _track(self) -> None:
+        """Start with no request pending (call before the reader starts)."""
+        self._pending: dict[str, _Execution] = {}
+        #: kernel_info_requests sent to learn that the channel is ready, by msg_id.
+        self._info: dict[str, asyncio.Future[None]] = {}
+
+    def _pending_for(self, channel: str | None, parent_id: str | None) -> _Execution | None:
+        """The execution a message answers (None: not one of ours, or a kernel_info_reply)."""
+        if parent_id is None:
+            return None
+        info = self._info.pop(parent_id, None) if channel == "shell" else None
+        if info is not None and not info.done():
+            info.set_result(None)
+            return None
+        return self._pending.get(parent_id)
+
+    @staticmethod
+    def _account(
+        pending: _Execution,
+        channel: str | None,
+        msg_type: str,
+        content: dict[str, Any] | bytes,
+    ) -> None:
+        """Note what a message says of its execution.
+
+        ``content``: the message's content, or its JSON (decoded only if needed).
+        """
+        if channel == "shell":
+            if msg_type == "execute_reply":
+                pending.reply()
+        elif channel == "iopub":
+            if msg_type == "status":
+                fields = json.loads(content) if isinstance(content, bytes) else content
+                if fields.get("execution_state") == "idle":
+                    pending.went_idle()
+            elif msg_type in OUTPUT_TYPES:
+                pending.output()
+
+    async def finished(self, handle: _Execution) -> float:
+        """Reply and idle seen."""
+        return await handle.done
+
+    async def first_output(self, handle: _Execution) -> float:
+        """First output message seen."""
+        return await handle.first_output
+
+
 # -- 1. direct ZMQ -------------------------------------------------------------------------------
-class ZmqPath(BenchPath):
+class ZmqPath(KernelMessagePath):
     """jupyter_client's AsyncKernelClient on the kernel's ZMQ sockets: the floor."""
 
     name = "zmq"
@@ -197,10 +279,10 @@ class ZmqPath(BenchPath):
         else:
             await _drain(client)
         self.client = client
-        self._pending: dict[str, _Execution] = {}
+        self._track()
         self._readers = [
-            asyncio.create_task(self._read_shell()),
-            asyncio.create_task(self._read_iopub()),
+            asyncio.create_task(self._read("shell", client.shell_channel)),
+            asyncio.create_task(self._read("iopub", client.iopub_channel)),
         ]
 
     async def _receive(self, channel: Any) -> dict[str, Any]:
@@ -219,25 +301,12 @@ class ZmqPath(BenchPath):
         _idents, frames = self.client.session.feed_identities(parts)
         return self.client.session.deserialize(frames)  # type: ignore[no-any-return]
 
-    async def _read_shell(self) -> None:
+    async def _read(self, name: str, channel: Any) -> None:
         while True:
-            msg = await self._receive(self.client.shell_channel)
-            pending = self._pending.get(msg["parent_header"].get("msg_id"))
-            if pending is not None and msg["msg_type"] == "execute_reply":
-                pending.reply()
-
-    async def _read_iopub(self) -> None:
-        while True:
-            msg = await self._receive(self.client.iopub_channel)
-            pending = self._pending.get(msg["parent_header"].get("msg_id"))
-            if pending is None:
-                continue
-            msg_type = msg["msg_type"]
-            if msg_type == "status":
-                if msg["content"]["execution_state"] == "idle":
-                    pending.went_idle()
-            elif msg_type in ("stream", "display_data", "execute_result", "error"):
-                pending.output()
+            msg = await self._receive(channel)
+            pending = self._pending_for(name, msg["parent_header"].get("msg_id"))
+            if pending is not None:
+                self._account(pending, name, msg["msg_type"], msg["content"])
 
     async def close(self) -> None:
         """Stop the readers; the client stays connected for the next round."""
@@ -252,44 +321,34 @@ class ZmqPath(BenchPath):
         self._pending[msg_id] = pending
         return pending
 
-    async def finished(self, handle: _Execution) -> float:
-        """Reply and idle seen."""
-        return await handle.done
-
-    async def first_output(self, handle: _Execution) -> float:
-        """First output message seen."""
-        return await handle.first_output
-
 
 # -- 2. jupyter_server's kernel websocket --------------------------------------------------------
 WS_V1 = "v1.kernel.websocket.jupyter.org"
 
 
-class KernelWebsocketPath(BenchPath):
-    """``/api/kernels/<id>/channels`` with the binary v1 protocol (what JupyterLab does)."""
+class KernelChannelsPath(KernelMessagePath):
+    """A websocket client of a kernel's ``/api/kernels/<id>/channels`` (jupyter_server's or a
+    kernel gateway's): subclasses say how a message is framed.
+    """
 
-    name = "kernel_ws"
-    label = "jupyter_server kernel websocket (JupyterLab)"
-
-    async def open(self) -> None:
-        """Open the websocket with a session of our own and wait for a kernel_info_reply."""
+    async def _connect(
+        self, ws_url: str, token: str, subprotocols: list[Any] | None = None
+    ) -> None:
+        """Open the channels websocket with a session of our own."""
         self.session_id = uuid.uuid4().hex
-        url = (
-            f"{self.server.ws_url}/api/kernels/{self.kernel_id}/channels"
-            f"?session_id={self.session_id}"
+        self.ws = await open_websocket(
+            f"{ws_url}/api/kernels/{self.kernel_id}/channels?session_id={self.session_id}",
+            token,
+            subprotocols,
         )
-        self.ws: ClientConnection = await connect(
-            url,
-            additional_headers={"Authorization": f"token {self.server.token}"},
-            subprotocols=[WS_V1],  # type: ignore[list-item]
-            compression=None,
-            max_size=None,
-            ping_interval=None,
-        )
-        self._pending: dict[str, _Execution] = {}
-        self._info: dict[str, asyncio.Future[None]] = {}
+
+    async def _start_reading(self) -> None:
+        """Read the websocket, then wait until the kernel answers a kernel_info_request.
+
+        The server answers kernel_info once the kernel is there: the channel is ready.
+        """
+        self._track()
         self._reader = asyncio.create_task(self._read())
-        # The server answers kernel_info once the kernel is there: the channel is ready.
         loop = asyncio.get_running_loop()
         for _attempt in range(60):
             msg_id = uuid.uuid4().hex
@@ -297,14 +356,12 @@ class KernelWebsocketPath(BenchPath):
             await self._send("shell", "kernel_info_request", {}, msg_id)
             try:
                 await asyncio.wait_for(waiter, 1.0)
-                break
+                return
             except asyncio.TimeoutError:
                 continue
 
-    async def _send(
-        self, channel: str, msg_type: str, content: dict[str, Any], msg_id: str
-    ) -> None:
-        header = {
+    def _header(self, msg_type: str, msg_id: str) -> dict[str, Any]:
+        return {
             "msg_id": msg_id,
             "msg_type": msg_type,
             "username": "bench",
@@ -312,8 +369,46 @@ class KernelWebsocketPath(BenchPath):
             "date": datetime.now(timezone.utc).isoformat(),
             "version": "5.3",
         }
+
+    async def _send(
+        self, channel: str, msg_type: str, content: dict[str, Any], msg_id: str
+    ) -> None:
+        raise NotImplementedError
+
+    async def _read(self) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        """Close the websocket."""
+        await self.ws.close()
+        self._reader.cancel()
+        await asyncio.gather(self._reader, return_exceptions=True)
+
+    async def submit(self, code: str) -> _Execution:
+        """Send an execute_request."""
+        pending = _Execution(asyncio.get_running_loop())
+        msg_id = uuid.uuid4().hex
+        self._pending[msg_id] = pending
+        await self._send("shell", "execute_request", {"code": code, **EXECUTE_CONTENT}, msg_id)
+        return pending
+
+
+class KernelWebsocketPath(KernelChannelsPath):
+    """``/api/kernels/<id>/channels`` with the binary v1 protocol (what JupyterLab does)."""
+
+    name = "kernel_ws"
+    label = "jupyter_server kernel websocket (JupyterLab)"
+
+    async def open(self) -> None:
+        """Open the websocket with a session of our own and wait for a kernel_info_reply."""
+        await self._connect(self.server.ws_url, self.server.token, [WS_V1])
+        await self._start_reading()
+
+    async def _send(
+        self, channel: str, msg_type: str, content: dict[str, Any], msg_id: str
+    ) -> None:
         parts = [
-            json.dumps(header).encode(),
+            json.dumps(self._header(msg_type, msg_id)).encode(),
             b"{}",
             b"{}",
             json.dumps(content).encode(),
@@ -326,59 +421,14 @@ class KernelWebsocketPath(BenchPath):
                 continue
             channel, parts = deserialize_msg_from_ws_v1(frame)
             parent_id = json.loads(parts[1]).get("msg_id") if len(parts[1]) > 2 else None
-            if parent_id is None:
-                continue
-            info = self._info.pop(parent_id, None) if channel == "shell" else None
-            if info is not None and not info.done():
-                info.set_result(None)
-                continue
-            pending = self._pending.get(parent_id)
-            if pending is None:
-                continue
-            msg_type = json.loads(parts[0])["msg_type"]
-            if channel == "shell":
-                if msg_type == "execute_reply":
-                    pending.reply()
-            elif channel == "iopub":
-                if msg_type == "status":
-                    if json.loads(parts[3]).get("execution_state") == "idle":
-                        pending.went_idle()
-                elif msg_type in ("stream", "display_data", "execute_result", "error"):
-                    pending.output()
-
-    async def close(self) -> None:
-        """Close the websocket."""
-        await self.ws.close()
-        self._reader.cancel()
-        await asyncio.gather(self._reader, return_exceptions=True)
-
-    async def submit(self, code: str) -> _Execution:
-        """Send an execute_request frame."""
-        pending = _Execution(asyncio.get_running_loop())
-        msg_id = uuid.uuid4().hex
-        self._pending[msg_id] = pending
-        await self._send(
-            "shell",
-            "execute_request",
-            {
-                "code": code,
-                "silent": False,
-                "store_history": True,
-                "user_expressions": {},
-                "allow_stdin": False,
-                "stop_on_error": True,
-            },
-            msg_id,
-        )
-        return pending
-
-    async def finished(self, handle: _Execution) -> float:
-        """Reply and idle seen."""
-        return await handle.done
-
-    async def first_output(self, handle: _Execution) -> float:
-        """First output frame seen."""
-        return await handle.first_output
+            pending = self._pending_for(channel, parent_id)
+            if pending is not None:
+                self._account(
+                    pending,
+                    channel,
+                    json.loads(parts[0])["msg_type"],
+                    parts[3],
+                )
 
 
 # -- 3. jupyter-server-nbmodel -------------------------------------------------------------------
@@ -477,12 +527,8 @@ class QueueEventsPath(_QueuePath):
         self._waiters: dict[str, asyncio.Future[float]] = {}
         self._output_waiters: dict[str, asyncio.Future[float]] = {}
         self._loop = loop
-        self.ws = await connect(
-            f"{self.server.ws_url}/api/queue/events?kernel_id={self.kernel_id}",
-            additional_headers={"Authorization": f"token {self.server.token}"},
-            compression=None,
-            max_size=None,
-            ping_interval=None,
+        self.ws = await open_websocket(
+            f"{self.server.ws_url}/api/queue/events?kernel_id={self.kernel_id}", self.server.token
         )
         self._reader = asyncio.create_task(self._read())
 
@@ -494,17 +540,33 @@ class QueueEventsPath(_QueuePath):
             if text.startswith('{"seq":', 0) and '"type":"output"' in text[:40]:
                 entry_id = json.loads(text)["entry_id"]
                 if entry_id not in self._outputs:
-                    self._outputs[entry_id] = now
-                    waiter = self._output_waiters.pop(entry_id, None)
-                    if waiter is not None and not waiter.done():
-                        waiter.set_result(now)
+                    self._arrived(self._outputs, self._output_waiters, entry_id, now)
             elif '"type":"entry"' in text[:40]:
                 entry = json.loads(text)["entry"]
                 if entry["state"] in TERMINAL:
-                    self._ended[entry["id"]] = now
-                    waiter = self._waiters.pop(entry["id"], None)
-                    if waiter is not None and not waiter.done():
-                        waiter.set_result(now)
+                    self._arrived(self._ended, self._waiters, entry["id"], now)
+
+    @staticmethod
+    def _arrived(
+        seen: dict[str, float], waiters: dict[str, asyncio.Future[float]], entry_id: str, now: float
+    ) -> None:
+        """Note when something of an entry arrived; wake whoever waits for it."""
+        seen[entry_id] = now
+        waiter = waiters.pop(entry_id, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(now)
+
+    async def _when(
+        self, seen: dict[str, float], waiters: dict[str, asyncio.Future[float]], entry_id: str
+    ) -> float:
+        """When something of an entry arrived (waiting for it if it has not yet)."""
+        arrived = seen.pop(entry_id, None)
+        if arrived is not None:
+            return arrived
+        waiter = waiters[entry_id] = self._loop.create_future()
+        result = await waiter
+        seen.pop(entry_id, None)
+        return result
 
     async def close(self) -> None:
         """Close the websocket and the connection."""
@@ -515,23 +577,11 @@ class QueueEventsPath(_QueuePath):
 
     async def finished(self, handle: str) -> float:
         """The entry's terminal ``entry`` event arrived."""
-        ended = self._ended.pop(handle, None)
-        if ended is not None:
-            return ended
-        waiter = self._waiters[handle] = self._loop.create_future()
-        result = await waiter
-        self._ended.pop(handle, None)
-        return result
+        return await self._when(self._ended, self._waiters, handle)
 
     async def first_output(self, handle: str) -> float:
         """The entry's first ``output`` event arrived."""
-        seen = self._outputs.pop(handle, None)
-        if seen is not None:
-            return seen
-        waiter = self._output_waiters[handle] = self._loop.create_future()
-        result = await waiter
-        self._outputs.pop(handle, None)
-        return result
+        return await self._when(self._outputs, self._output_waiters, handle)
 
 
 class QueueWaitPath(_QueuePath):

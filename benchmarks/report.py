@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 FLOOR = "zmq"
 
@@ -20,6 +24,15 @@ PATH_LABELS = {
 
 DOCS_START = "<!-- benchmark-results:start -->"
 DOCS_END = "<!-- benchmark-results:end -->"
+
+
+def interleaved(items: Sequence[T], rounds: int) -> Iterator[tuple[int, list[T]]]:
+    """``(round index, order)`` of each round: the items rotated by one more every round, so
+    that a drift of the machine's load touches every item alike.
+    """
+    for index in range(rounds):
+        shift = index % len(items)
+        yield index, [*items[shift:], *items[:shift]]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -233,3 +246,18 @@ def update_docs(doc: Path, table: str) -> None:
     if not pattern.search(text):
         raise ValueError(f"{doc} has no {DOCS_START} ... {DOCS_END} markers")
     doc.write_text(pattern.sub(lambda _m: f"{DOCS_START}\n{table}{DOCS_END}", text))
+
+
+def publish(
+    folder: Path, name: str, results: dict[str, Any] | None, table: str, doc: Path | None
+) -> None:
+    """Write ``<name>.json`` (unless ``results`` is None: already there) and ``<name>.md`` in
+    ``folder``, the table into ``doc`` too if given, and print the table.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    if results is not None:
+        (folder / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
+    (folder / f"{name}.md").write_text(table)
+    if doc is not None:
+        update_docs(doc, table)
+    print(table)

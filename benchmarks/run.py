@@ -167,8 +167,7 @@ async def per_cell_rounds(
     first: dict[str, list[float]] = {n: [] for n in names}
     bursts: dict[str, list[float]] = {n: [] for n in names}
     cpu: dict[str, list[float]] = {n: [] for n in names}
-    for round_index in range(settings.rounds):
-        order = names[round_index % len(names) :] + names[: round_index % len(names)]
+    for round_index, order in report.interleaved(names, settings.rounds):
         for name in order:
             if name in settings.failed:
                 continue
@@ -588,13 +587,12 @@ def main(argv: list[str] | None = None) -> int:
     else:
         results = asyncio.run(run(args))
         name = args.name or f"{results['meta']['mode']}-{time.strftime('%Y%m%d-%H%M')}"
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    if not args.from_json:
-        (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
-    table = report.markdown(results)
-    (RESULTS / f"{name}.md").write_text(table)
-    if args.update_docs:
-        report.update_docs(DOC, table)
-    print(table)
+    report.publish(
+        RESULTS,
+        name,
+        None if args.from_json else results,
+        report.markdown(results),
+        DOC if args.update_docs else None,
+    )
     log(f"results: {RESULTS / name}.json and .md")
     return 0

@@ -3,7 +3,7 @@
 The server runs as a subprocess on the loopback interface, on a free port, with a random
 token, a root and runtime directory of its own (so the benchmark finds the kernels'
 connection files), and jupyter_canvas and jupyter-server-nbmodel enabled. Whatever
-happens, :meth:`BenchServer.stop` ends the server and every kernel it started.
+happens, :meth:`ChildProcess.stop` ends the server and every kernel it started.
 """
 
 from __future__ import annotations
@@ -45,30 +45,22 @@ def nbmodel_available() -> bool:
     return True
 
 
-class BenchServer:
-    """One ``jupyter server`` subprocess and the kernels started on it."""
+class ChildProcess:
+    """A child process listening on loopback, in a session of its own, with a token and a
+    temporary work directory; :meth:`stop` ends it and every process it started.
 
-    def __init__(
-        self,
-        extra_args: list[str] | None = None,
-        log_path: Path | None = None,
-        pythonpath: str | None = None,
-    ) -> None:
+    What :class:`BenchServer` and the benchmarks' kernel gateway have in common.
+    """
+
+    #: What the process is called in errors.
+    what = "child process"
+
+    def __init__(self, prefix: str, log_path: Path | None = None) -> None:
         self.port = free_port()
         self.token = secrets.token_hex(16)
-        self.workdir = Path(tempfile.mkdtemp(prefix="jupyter-canvas-bench-"))
-        self.root = self.workdir / "root"
-        self.runtime = self.workdir / "runtime"
-        self.data = self.workdir / "data"
-        for folder in (self.root, self.runtime, self.data):
-            folder.mkdir()
-        self.extra_args = list(extra_args or [])
-        #: A directory put first on the server's PYTHONPATH: a patched copy of
-        #: jupyter_canvas there is measured instead of the installed one.
-        self.pythonpath = pythonpath
+        self.workdir = Path(tempfile.mkdtemp(prefix=prefix))
         self.log_path = log_path or (self.workdir / "server.log")
         self.process: subprocess.Popen[bytes] | None = None
-        self.with_nbmodel = nbmodel_available()
         self._descendants: dict[int, psutil.Process] = {}
         self._log_file: Any = None
 
@@ -83,10 +75,122 @@ class BenchServer:
         return f"ws://{HOST}:{self.port}"
 
     def connection(self) -> Connection:
-        """A new keep-alive HTTP connection to the server."""
+        """A new keep-alive HTTP connection to the process."""
         return Connection(HOST, self.port, self.token)
 
     # -- life ----------------------------------------------------------------------------------
+    def _spawn(self, args: list[str], env: dict[str, str], cwd: Path) -> None:
+        """Start ``args`` in a session of its own, its output going to :attr:`log_path`."""
+        self._log_file = open(self.log_path, "wb")
+        self.process = subprocess.Popen(
+            args,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+            env=env,
+            start_new_session=True,
+        )
+
+    async def _await_answer(self, conn: Connection, path: str, timeout: float) -> None:
+        """Wait until ``GET <path>`` answers 200 (startup only: a bounded poll)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(
+                    f"{self.what} exited with {self.process.returncode}; log:\n"
+                    + self.log_path.read_text(errors="replace")[-3000:]
+                )
+            try:
+                response = await conn.request("GET", path)
+                if response.status == 200:
+                    return
+            except OSError:
+                conn.close()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.what} did not answer within {timeout} s")
+            await asyncio.sleep(0.1)
+
+    def stop(self) -> None:
+        """End the process and every process it started (also after a failure)."""
+        process = self.process
+        if process is None:
+            return
+        self.remember_descendants()
+        if process.poll() is None:
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(process.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                process.wait(timeout=5)
+        # Kernels run in sessions of their own: end the ones the process left behind.
+        for proc in self._descendants.values():
+            try:
+                if proc.is_running():
+                    proc.kill()
+            except psutil.Error:
+                pass
+        self.process = None
+        if self._log_file is not None:
+            self._log_file.close()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def remember_descendants(self) -> None:
+        """Note the child processes (kernels), so stop() can end them."""
+        if self.process is None:
+            return
+        try:
+            for child in psutil.Process(self.process.pid).children(recursive=True):
+                self._descendants[child.pid] = child
+        except psutil.Error:
+            pass
+
+    # -- measurements of the process -----------------------------------------------------------
+    @property
+    def pid(self) -> int:
+        """The process id."""
+        assert self.process is not None
+        return self.process.pid
+
+    def rss(self) -> int:
+        """The process's resident memory, in bytes."""
+        return int(psutil.Process(self.pid).memory_info().rss)
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the process (not its kernels) used so far."""
+        times = psutil.Process(self.pid).cpu_times()
+        return float(times.user + times.system)
+
+
+class BenchServer(ChildProcess):
+    """One ``jupyter server`` subprocess and the kernels started on it."""
+
+    what = "jupyter server"
+
+    def __init__(
+        self,
+        extra_args: list[str] | None = None,
+        log_path: Path | None = None,
+        pythonpath: str | None = None,
+    ) -> None:
+        super().__init__("jupyter-canvas-bench-", log_path)
+        self.root = self.workdir / "root"
+        self.runtime = self.workdir / "runtime"
+        self.data = self.workdir / "data"
+        for folder in (self.root, self.runtime, self.data):
+            folder.mkdir()
+        self.extra_args = list(extra_args or [])
+        #: A directory put first on the server's PYTHONPATH: a patched copy of
+        #: jupyter_canvas there is measured instead of the installed one.
+        self.pythonpath = pythonpath
+        self.with_nbmodel = nbmodel_available()
+
     def start(self) -> None:
         """Start the server subprocess (returns at once; see :meth:`wait_ready`)."""
         extensions = ["jupyter_canvas"]
@@ -120,97 +224,17 @@ class BenchServer:
             env["PYTHONPATH"] = os.pathsep.join(
                 p for p in (self.pythonpath, env.get("PYTHONPATH")) if p
             )
-        self._log_file = open(self.log_path, "wb")
-        self.process = subprocess.Popen(
-            args,
-            stdout=self._log_file,
-            stderr=subprocess.STDOUT,
-            cwd=self.root,
-            env=env,
-            start_new_session=True,
-        )
+        self._spawn(args, env, self.root)
 
     async def wait_ready(self, timeout: float = 60.0) -> None:
         """Wait until ``GET /api/status`` answers (startup only: a bounded poll)."""
-        deadline = time.monotonic() + timeout
         conn = self.connection()
         try:
-            while True:
-                if self.process is not None and self.process.poll() is not None:
-                    raise RuntimeError(
-                        f"jupyter server exited with {self.process.returncode}; log:\n"
-                        + self.log_path.read_text(errors="replace")[-3000:]
-                    )
-                try:
-                    response = await conn.request("GET", "/api/status")
-                    if response.status == 200:
-                        break
-                except OSError:
-                    conn.close()
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"jupyter server did not answer within {timeout} s")
-                await asyncio.sleep(0.1)
+            await self._await_answer(conn, "/api/status", timeout)
             # The extension answers: it is loaded.
             await conn.request("GET", "/api/queue", expect=(200,))
         finally:
             conn.close()
-
-    def stop(self) -> None:
-        """End the server and every kernel it started (also after a failure)."""
-        process = self.process
-        if process is None:
-            return
-        self.remember_descendants()
-        if process.poll() is None:
-            try:
-                os.killpg(process.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(process.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                process.wait(timeout=5)
-        # Kernels run in sessions of their own: end the ones the server left behind.
-        for proc in self._descendants.values():
-            try:
-                if proc.is_running():
-                    proc.kill()
-            except psutil.Error:
-                pass
-        self.process = None
-        if self._log_file is not None:
-            self._log_file.close()
-        shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def remember_descendants(self) -> None:
-        """Note the server's child processes (kernels), so stop() can end them."""
-        if self.process is None:
-            return
-        try:
-            for child in psutil.Process(self.process.pid).children(recursive=True):
-                self._descendants[child.pid] = child
-        except psutil.Error:
-            pass
-
-    # -- measurements of the process -----------------------------------------------------------
-    @property
-    def pid(self) -> int:
-        """The server's process id."""
-        assert self.process is not None
-        return self.process.pid
-
-    def rss(self) -> int:
-        """The server process's resident memory, in bytes."""
-        return int(psutil.Process(self.pid).memory_info().rss)
-
-    def cpu_seconds(self) -> float:
-        """User + system CPU time the server process used so far."""
-        times = psutil.Process(self.pid).cpu_times()
-        return float(times.user + times.system)
 
     # -- kernels -------------------------------------------------------------------------------
     async def start_kernel(self, conn: Connection) -> str:
