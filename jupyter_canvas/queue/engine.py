@@ -112,6 +112,8 @@ _REPLY_GRACE_INTERRUPTED = 1.0
 _IDLE_GRACE = 5.0
 #: The session username of the queue's own clients (the status tracker recognizes them).
 QUEUE_SESSION_USERNAME = "jupyter_canvas"
+#: While a cell runs, its kernel's readers are checked this often (seconds) for a stall.
+_STALL_CHECK = 2.0
 
 
 class _Run:
@@ -127,6 +129,46 @@ class _Run:
         self.idle = False
 
 
+class _Reader:
+    """One channel of the queue's client, the task that reads it, and its progress."""
+
+    __slots__ = ("channel", "handle", "readable_at_check", "received", "received_at_check", "task")
+
+    def __init__(self, channel: Any, handle: Callable[[dict], None]) -> None:
+        self.channel = channel
+        self.handle = handle
+        self.received = 0
+        self.received_at_check = -1
+        self.readable_at_check = False
+        self.task: asyncio.Task[None] | None = None
+
+    def readable(self) -> bool:
+        """Whether a message waits on the channel's socket (False if it cannot tell)."""
+        socket = getattr(self.channel, "socket", None)
+        if socket is None or socket.closed:
+            return False
+        try:
+            return bool(socket.get(zmq.EVENTS) & zmq.POLLIN)
+        except zmq.ZMQError:
+            return False
+
+    def stalled(self) -> bool:
+        """Whether the reader is stuck, judged at one check of a series.
+
+        A message waited on the socket at the previous check and still nothing was
+        received since: a live reader takes a waiting message within microseconds, so
+        this is a receive that missed its wake-up (seen with pyzmq's asyncio sockets in
+        bursts) or a reader that ended. A reader that merely had nothing to read is not
+        stalled.
+        """
+        if self.task is None or self.task.done():
+            return True
+        stuck = self.readable_at_check and self.received == self.received_at_check
+        self.received_at_check = self.received
+        self.readable_at_check = self.readable()
+        return stuck
+
+
 class KernelQueue:
     """The FIFO, the worker and the client of one kernel."""
 
@@ -139,7 +181,8 @@ class KernelQueue:
         self._run: _Run | None = None
         #: The execution in flight when a gateway connection dropped (gateway kernels).
         self._run_at_drop: _Run | None = None
-        self._readers: list[asyncio.Task[None]] = []
+        self._readers: list[_Reader] = []
+        self._stall_timer: asyncio.TimerHandle | None = None
         self._wake = asyncio.Event()
         # Cleared while the kernel restarts or shuts down: the worker starts nothing then.
         self._available = asyncio.Event()
@@ -216,12 +259,17 @@ class KernelQueue:
             done: asyncio.Future[None] = loop.create_future()
             msg_id = client.execute(entry.code, allow_stdin=True, stop_on_error=False)
             entry.msg_id = msg_id
-            self._run = _Run(entry, msg_id, done)
+            run = self._run = _Run(entry, msg_id, done)
+            if self._readers:
+                self._watch_readers(run)
         try:
             await done
         finally:
             if self._run is not None and self._run.entry is entry:
                 self._run = None
+            if self._stall_timer is not None:
+                self._stall_timer.cancel()
+                self._stall_timer = None
 
     async def _ensure_client(self) -> Any:
         if self.client is not None:
@@ -235,13 +283,54 @@ class KernelQueue:
             )
             return client
         self._readers = [
-            asyncio.create_task(self._read(client, client.iopub_channel, self._on_iopub)),
-            asyncio.create_task(self._read(client, client.shell_channel, self._on_shell)),
-            asyncio.create_task(self._read(client, client.stdin_channel, self._on_stdin)),
+            _Reader(client.iopub_channel, self._on_iopub),
+            _Reader(client.shell_channel, self._on_shell),
+            _Reader(client.stdin_channel, self._on_stdin),
         ]
+        for reader in self._readers:
+            self._start_reader(client, reader)
         return client
 
-    async def _read(self, client: Any, channel: Any, handle: Callable[[dict], None]) -> None:
+    def _start_reader(self, client: Any, reader: _Reader) -> None:
+        if reader.task is not None:
+            reader.task.cancel()
+        reader.task = asyncio.create_task(self._read(client, reader))
+
+    def _watch_readers(self, run: _Run) -> None:
+        """Every few seconds while ``run`` is in flight, restart a reader that stalled.
+
+        Without this, a receive that missed its wake-up would leave the cell running
+        with its reply and outputs sitting unread on the socket. Restarting loses
+        nothing: a cancelled receive takes no message, and the new one finds the
+        waiting messages at once.
+        """
+        for reader in self._readers:
+            reader.received_at_check = reader.received
+            reader.readable_at_check = False
+        loop = asyncio.get_running_loop()
+
+        def check() -> None:
+            self._stall_timer = None
+            client = self.client
+            if self._run is not run or run.done.done() or client is None:
+                return
+            for reader in self._readers:
+                if reader.stalled():
+                    self.engine.log.warning(
+                        "jupyter_canvas: the reader of kernel %s's %s channel stalled with "
+                        "a message waiting; restarting it",
+                        self.kernel_id,
+                        getattr(reader.channel, "channel_name", None) or "?",
+                    )
+                    self._start_reader(client, reader)
+                    reader.received_at_check = reader.received
+                    reader.readable_at_check = False
+            self._stall_timer = loop.call_later(_STALL_CHECK, check)
+
+        self._stall_timer = loop.call_later(_STALL_CHECK, check)
+
+    async def _read(self, client: Any, reader: _Reader) -> None:
+        channel, handle = reader.channel, reader.handle
         loop = asyncio.get_running_loop()
         # Awaiting a socket that already holds a message does not yield to the event loop,
         # so a flood of output would starve every other request: yield every few ms.
@@ -255,12 +344,14 @@ class KernelQueue:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                reader.received += 1  # progress all the same: the socket was read
                 if self.client is not client or self.closed:
                     return
                 # A closed socket or a message that does not deserialize: wait a bit
                 # rather than spin, then carry on with the next message.
                 await asyncio.sleep(0.05)
                 continue
+            reader.received += 1
             try:
                 handle(msg)
             except Exception:
@@ -283,9 +374,13 @@ class KernelQueue:
     def close_client(self) -> None:
         """Drop the client (a new one is made for the next entry)."""
         client, self.client = self.client, None
-        for task in self._readers:
-            task.cancel()
+        for reader in self._readers:
+            if reader.task is not None:
+                reader.task.cancel()
         self._readers = []
+        if self._stall_timer is not None:
+            self._stall_timer.cancel()
+            self._stall_timer = None
         if client is not None:
             with contextlib.suppress(Exception):
                 client.stop_channels()

@@ -1,0 +1,30 @@
+"""A queue reader whose receive never wakes up is noticed and restarted: nothing hangs."""
+
+import asyncio
+from typing import Any
+
+from jupyter_canvas.base import SERVICES_KEY
+
+
+async def test_stalled_readers_are_restarted_and_nothing_is_lost(
+    jp_serverapp: Any, kernel_id: str, queue: Any
+) -> None:
+    assert (await queue.run(kernel_id, "1"))["state"] == "done"  # the client exists
+    status, data = await queue.post(
+        kernel_id=kernel_id, code="import time; time.sleep(1); print('after')"
+    )
+    assert status == 202, data
+    entry_id = data["entries"][0]["id"]
+    kernel_queue = jp_serverapp.web_app.settings[SERVICES_KEY].queue._kernels[kernel_id]
+    # Simulate receives that missed their wake-up (pyzmq's asyncio sockets were seen to do
+    # this in bursts): the IOPub and shell readers wait on something that never comes,
+    # while the cell's output, reply and idle pile up on their sockets.
+    for reader in kernel_queue._readers[:2]:
+        assert reader.task is not None
+        reader.task.cancel()
+        reader.task = asyncio.ensure_future(asyncio.Event().wait())
+    entry = await queue.wait(entry_id, 20)
+    assert entry["state"] == "done", entry
+    assert entry["outputs"] == [{"output_type": "stream", "name": "stdout", "text": "after\n"}]
+    # And the kernel's queue goes on as before.
+    assert (await queue.run(kernel_id, "print(2)"))["outputs"][0]["text"] == "2\n"
