@@ -5,8 +5,20 @@ from __future__ import annotations
 import re
 from typing import Any
 
-_MISSING_FILE = re.compile(r"No such file or directory: '([^']+)'")
-_NOT_EXECUTABLE = re.compile(r"Permission denied: '([^']+)'")
+#: What can be wrong with a kernelspec's command: how the error names the command, what is
+#: wrong with it, and what to do (``{command}`` is the command).
+_COMMAND_PROBLEMS = (
+    (
+        re.compile(r"No such file or directory: '([^']+)'"),
+        "was not found",
+        "Install {command!r} or put it on the server's PATH, or fix the kernelspec's argv.",
+    ),
+    (
+        re.compile(r"Permission denied: '([^']+)'"),
+        "is not executable",
+        "Make it executable (chmod +x) or fix the kernelspec's argv.",
+    ),
+)
 
 
 def _kernelspec_file(kernel_spec_manager: Any, kernel_name: str | None) -> str | None:
@@ -35,22 +47,14 @@ def describe_start_failure(
     where = _kernelspec_file(kernel_spec_manager, kernel_name)
     spec_hint = f" (argv in {where})" if where else ""
 
-    missing = _MISSING_FILE.search(message)
-    if missing:
-        command = missing.group(1)
-        return (
-            f"kernel {name} failed to start: its command {command!r} was not found"
-            f"{spec_hint}. Install {command!r} or put it on the server's PATH, or fix the "
-            f"kernelspec's argv. ({message})"
-        )
-    denied = _NOT_EXECUTABLE.search(message)
-    if denied:
-        command = denied.group(1)
-        return (
-            f"kernel {name} failed to start: its command {command!r} is not executable"
-            f"{spec_hint}. Make it executable (chmod +x) or fix the kernelspec's argv. "
-            f"({message})"
-        )
+    for pattern, problem, fix in _COMMAND_PROBLEMS:
+        found = pattern.search(message)
+        if found:
+            command = found.group(1)
+            return (
+                f"kernel {name} failed to start: its command {command!r} {problem}"
+                f"{spec_hint}. {fix.format(command=command)} ({message})"
+            )
     if "No such kernel" in message or "NoSuchKernel" in message:
         return (
             f"kernel {name} failed to start: there is no kernelspec of that name. "
