@@ -62,6 +62,18 @@ def canvas_app_config() -> dict[str, Any]:
 
 
 @pytest.fixture
+def canvas_room_config() -> dict[str, Any]:
+    """``CanvasRoomManager`` traits of the canvas tests' server (override with parametrize)."""
+    return {}
+
+
+@pytest.fixture
+def canvas_ydoc_config() -> dict[str, Any]:
+    """``YDocExtension`` traits of the canvas tests' server (override with parametrize)."""
+    return {}
+
+
+@pytest.fixture
 def jp_server_config(canvas_extensions: dict[str, bool], canvas_app_config: dict[str, Any]) -> Any:
     """Enable the extension (and whatever ``canvas_extensions`` adds) in the test server."""
     from traitlets.config import Config
@@ -90,7 +102,9 @@ def jp_serverapp(jp_serverapp: Any, jp_asyncio_loop: Any) -> Any:
 def api(jp_fetch: Fetch) -> Callable[..., Awaitable[tuple[int, Any]]]:
     """Call a JSON route; returns ``(status, body)`` without raising on 4xx/5xx."""
 
-    async def call(method: str, *parts: str, body: Any = None, params: Any = None, **kw: Any):
+    async def call(
+        method: str, *parts: str, body: Any = None, params: Any = None, **kw: Any
+    ) -> tuple[int, Any]:
         kwargs: dict[str, Any] = {
             "method": method,
             "raise_error": False,

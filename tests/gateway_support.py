@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from server_process import ServerProcess, free_port
+from server_process import TOKEN, ServerProcess, free_port
 
 GATEWAY_TOKEN = "canvas-gateway-token"
 
@@ -253,22 +253,7 @@ class GatewayServer(ServerProcess):
 
     def start_sync(self) -> None:
         """Start the server and wait until it answers (module fixtures have no loop)."""
-        from server_process import TOKEN
-
-        self.port = free_port()
-        args = [
-            sys.executable,
-            "-m",
-            "jupyter_server",
-            f"--port={self.port}",
-            "--ip=127.0.0.1",
-            "--no-browser",
-            "--allow-root",
-            f"--IdentityProvider.token={TOKEN}",
-            f"--ServerApp.root_dir={self.root}",
-            "--ServerApp.jpserver_extensions={'jupyter_canvas': True}",
-            *self.extra_args,
-        ]
+        args = self.command()
         with self.log_path.open("ab") as log:
             self.popen = subprocess.Popen(
                 args, env=self.env(), stdout=log, stderr=log, start_new_session=True

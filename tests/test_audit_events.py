@@ -8,20 +8,9 @@ from typing import Any
 
 import pytest
 import yaml
-from jupyter_server.auth.identity import IdentityProvider, User
+from test_queue import NamedUsers
 
 from jupyter_canvas.event_schemas import QUEUE_SCHEMA_ID, QUEUE_SCHEMA_PATH
-
-
-class NamedUsers(IdentityProvider):
-    """Token-authenticated requests act as the user named in ``X-Test-User``."""
-
-    async def get_user(self, handler: Any) -> User | None:  # type: ignore[override]
-        user = await super().get_user(handler)
-        if user is None:
-            return None
-        name = handler.request.headers.get("X-Test-User", "alice")
-        return User(username=name, name=name)
 
 
 @pytest.fixture

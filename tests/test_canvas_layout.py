@@ -21,7 +21,7 @@ from jupyter_canvas.canvas.layout import (
 DEFAULTS = PlaceDefaults(width=600, height=120, gap=20)
 
 
-def graphs(*cells: tuple[str, str]) -> tuple[dict, dict]:
+def graphs(*cells: tuple[str, str | None]) -> tuple[dict, dict]:
     """Graphs of (id, markdown source or None for a code cell)."""
     return build_graphs(
         (cell_id, heading_level("markdown" if src is not None else "code", src or ""))

@@ -12,15 +12,13 @@ from typing import Any
 import pytest
 from pycrdt import Map
 from test_canvas_support import (  # noqa: F401  (fixtures)
-    canvas_extensions,
     canvas_manager,
-    canvas_room_config,
-    canvas_ydoc_config,
     code,
     file_saves,
     jp_server_config,
     md,
     room_peer,
+    sections_notebook,
     stored_places,
     wait_until,
     write_notebook,
@@ -29,11 +27,7 @@ from test_canvas_support import (  # noqa: F401  (fixtures)
 
 @pytest.fixture
 def notebook(jp_root_dir: Path) -> Path:
-    return write_notebook(
-        jp_root_dir,
-        "live.ipynb",
-        [md("A", "# A"), code("x"), md("B", "## B"), code("y"), md("C", "# C"), code("z")],
-    )
+    return sections_notebook(jp_root_dir, "live.ipynb")
 
 
 @pytest.fixture

@@ -10,13 +10,10 @@ from typing import Any
 
 import pytest
 from test_canvas_support import (  # noqa: F401  (fixtures)
-    canvas_extensions,
-    canvas_manager,
-    canvas_room_config,
-    canvas_ydoc_config,
     code,
     jp_server_config,
     md,
+    sections_notebook,
     stored_places,
     wait_until,
     write_notebook,
@@ -25,18 +22,7 @@ from test_canvas_support import (  # noqa: F401  (fixtures)
 
 @pytest.fixture
 def notebook(jp_root_dir: Path) -> Path:
-    return write_notebook(
-        jp_root_dir,
-        "sub dir/analysis.ipynb",
-        [
-            md("A", "# A"),
-            code("x"),
-            md("B", "## B\nsome text"),
-            code("y"),
-            md("C", "# C"),
-            code("z"),
-        ],
-    )
+    return sections_notebook(jp_root_dir, "sub dir/analysis.ipynb", "## B\nsome text")
 
 
 async def test_get_layout_defaults_and_graphs(api: Any, notebook: Path) -> None:

@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -15,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pycrdt import Doc, Provider
+from server_process import free_port
 from test_canvas_support import (
     CanvasPeer,
-    ClientChannel,
     code,
     md,
+    peer_on,
     stored_places,
     wait_until,
     write_notebook,
@@ -29,12 +28,6 @@ from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.websocket import websocket_connect
 
 TOKEN = "canvas-restart-test"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -133,14 +126,8 @@ async def peer_of(url: str, file_id: str) -> AsyncIterator[CanvasPeer]:
     connection = await websocket_connect(
         HTTPRequest(ws_url, headers={"Authorization": f"token {TOKEN}"})
     )
-    doc = Doc()
-    channel = ClientChannel(connection, file_id)
-    try:
-        async with Provider(doc, channel) as provider:
-            await asyncio.wait_for(provider.synced.wait(), 10)
-            yield CanvasPeer(doc, channel)
-    finally:
-        connection.close()
+    async with peer_on(connection, file_id) as peer:
+        yield peer
 
 
 async def test_moves_survive_a_server_restart(server_home: dict[str, Any]) -> None:

@@ -13,15 +13,13 @@ from typing import Any
 import nbformat
 import pytest
 from test_canvas_support import (  # noqa: F401  (fixtures)
-    canvas_extensions,
     canvas_manager,
-    canvas_room_config,
-    canvas_ydoc_config,
     code,
     file_saves,
     jp_server_config,
     md,
     room_peer,
+    sections_notebook,
     stored_places,
     wait_until,
     write_notebook,
@@ -31,11 +29,7 @@ from tornado.httpclient import HTTPClientError
 
 @pytest.fixture
 def notebook(jp_root_dir: Path) -> Path:
-    return write_notebook(
-        jp_root_dir,
-        "canvas.ipynb",
-        [md("A", "# A"), code("x"), md("B", "## B"), code("y"), md("C", "# C"), code("z")],
-    )
+    return sections_notebook(jp_root_dir, "canvas.ipynb")
 
 
 @pytest.fixture

@@ -68,6 +68,17 @@ def code(cell_id: str, source: str = "pass", **metadata: Any) -> Any:
     return nbformat.v4.new_code_cell(source, id=cell_id, metadata=metadata)
 
 
+def sections_notebook(root: Path, name: str, section_b: str = "## B") -> Path:
+    """The notebook most canvas tests use: headings A, B (a subsection), C, each with a code
+    cell (x, y, z); ``section_b`` is B's markdown.
+    """
+    return write_notebook(
+        root,
+        name,
+        [md("A", "# A"), code("x"), md("B", section_b), code("y"), md("C", "# C"), code("z")],
+    )
+
+
 def write_notebook(root: Path, name: str, cells: list[Any]) -> Path:
     """Write an nbformat 4.5 notebook with these cells under the root."""
     notebook = nbformat.v4.new_notebook(cells=cells)
@@ -162,7 +173,8 @@ class CanvasPeer:
             for name, value in fields.items():
                 entry[name] = value if isinstance(value, bool) else float(value)
 
-    def place(self, cell_id: str) -> dict[str, Any] | None:
+    def place(self, cell_id: str) -> Any:
+        """The cell's place (a dict), or None when the room has none for it."""
         entry = self.cells.get(cell_id)
         return None if entry is None else entry.to_py()
 
@@ -176,8 +188,15 @@ async def room_peer(
 ) -> AsyncIterator[CanvasPeer]:
     """Join a canvas room with pycrdt's provider; leaves on exit."""
     connection = await ws_fetch("api", "canvas", "room", file_id, headers=headers or {})
+    async with peer_on(connection, file_id) as peer:
+        yield peer
+
+
+@asynccontextmanager
+async def peer_on(connection: WebSocketClientConnection, file_id: str) -> AsyncIterator[CanvasPeer]:
+    """A pycrdt client of the canvas room open on ``connection``; closes it on exit."""
     channel = ClientChannel(connection, file_id)
-    doc = Doc()
+    doc: Doc[Any] = Doc()
     try:
         async with Provider(doc, channel) as provider:
             await asyncio.wait_for(provider.synced.wait(), 10)
@@ -187,31 +206,21 @@ async def room_peer(
 
 
 @pytest.fixture
-def canvas_room_config() -> dict[str, Any]:
-    """``CanvasRoomManager`` traits of the test server (override per test with parametrize)."""
-    return {}
-
-
-@pytest.fixture
-def canvas_extensions() -> dict[str, bool]:
-    """The canvas needs jupyter_server_fileid (file ids) and jupyter_server_ydoc (live docs)."""
-    return dict(CANVAS_EXTENSIONS)
-
-
-@pytest.fixture
-def canvas_ydoc_config() -> dict[str, Any]:
-    """``YDocExtension`` traits of the test server (override per test with parametrize)."""
-    return {}
-
-
-@pytest.fixture
 def jp_server_config(
     jp_server_config: Any, jp_root_dir: Path, canvas_room_config: Any, canvas_ydoc_config: Any
 ) -> Any:
-    """The shared config plus canvas settings and collaboration stores outside the root."""
-    return canvas_server_config(
+    """The shared config plus the extensions and settings of the canvas, and collaboration
+    stores outside the root.
+
+    A canvas test module imports this fixture (and those it uses below); the
+    ``canvas_room_config`` and ``canvas_ydoc_config`` it reads are in conftest.py.
+    """
+    config = canvas_server_config(
         jp_server_config, jp_root_dir, canvas_room_config, canvas_ydoc_config
     )
+    # The canvas needs jupyter_server_fileid (file ids) and jupyter_server_ydoc (live docs).
+    config["ServerApp"]["jpserver_extensions"] = dict(CANVAS_EXTENSIONS)
+    return config
 
 
 @pytest.fixture

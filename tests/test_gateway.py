@@ -14,7 +14,8 @@ import asyncio
 import json
 import os
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import nbformat
@@ -26,6 +27,9 @@ from tornado.httpclient import HTTPRequest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 TERMINAL = ("done", "error", "cancelled")
+
+#: A cell whose first output comes two seconds before its second and its end.
+BEFORE_AND_AFTER = "import time\nprint('before', flush=True)\ntime.sleep(2)\nprint('after')"
 
 
 @pytest.fixture(scope="module")
@@ -169,6 +173,27 @@ class Events:
         self._task.cancel()
 
 
+@asynccontextmanager
+async def watching(server: GatewayServer, kernel_id: str) -> AsyncIterator[Events]:
+    """The kernel's events, read for the length of the block."""
+    events = await Events.open(server, kernel_id)
+    try:
+        yield events
+    finally:
+        events.close()
+
+
+async def occupy(
+    server: GatewayServer, events: Events, kernel_id: str, *then: str
+) -> list[dict[str, Any]]:
+    """Queue a cell that sleeps a minute, then the code in ``then``; return the entries once
+    the first one runs."""
+    running = await queue(server, kernel_id=kernel_id, code="import time; time.sleep(60)")
+    queued = [(await queue(server, kernel_id=kernel_id, code=source))[0] for source in then]
+    await events.wait_for(entry_event(running[0]["id"], "running"))
+    return running + queued
+
+
 def kernel_event(status: str, execution_state: str | None = None) -> Callable[[dict], bool]:
     def matches(event: dict[str, Any]) -> bool:
         if event["type"] != "kernel" or event["status"]["status"] != status:
@@ -176,6 +201,10 @@ def kernel_event(status: str, execution_state: str | None = None) -> Callable[[d
         return execution_state is None or event["status"]["execution_state"] == execution_state
 
     return matches
+
+
+def output_event(entry_id: str) -> Callable[[dict], bool]:
+    return lambda e: e["type"] == "output" and e["entry_id"] == entry_id
 
 
 def entry_event(entry_id: str, state: str) -> Callable[[dict], bool]:
@@ -187,8 +216,7 @@ def entry_event(entry_id: str, state: str) -> Callable[[dict], bool]:
 # -- the queue contract through the gateway ------------------------------------------------------
 async def test_snippets_outputs_and_events(server: GatewayServer, new_kernel: Any) -> None:
     kernel_id = await new_kernel()
-    events = await Events.open(server, kernel_id)
-    try:
+    async with watching(server, kernel_id) as events:
         entries = await queue(
             server,
             kernel_id=kernel_id,
@@ -226,8 +254,6 @@ async def test_snippets_outputs_and_events(server: GatewayServer, new_kernel: An
         )
         assert rich["outputs"][0]["output_type"] == "display_data"
         assert rich["outputs"][0]["data"]["text/html"] == "<b>x</b>"
-    finally:
-        events.close()
 
 
 async def test_stop_on_error_cancels_what_was_queued(
@@ -287,15 +313,14 @@ async def test_cancel_interrupts_through_the_gateway(
     server: GatewayServer, new_kernel: Any
 ) -> None:
     kernel_id = await new_kernel()
-    events = await Events.open(server, kernel_id)
-    try:
+    async with watching(server, kernel_id) as events:
         (running,) = await queue(
             server,
             kernel_id=kernel_id,
             code="import time\nprint('started', flush=True)\ntime.sleep(60)\nprint('finished')",
         )
         (queued,) = await queue(server, kernel_id=kernel_id, code="print('next')")
-        await events.wait_for(lambda e: e["type"] == "output" and e["entry_id"] == running["id"])
+        await events.wait_for(output_event(running["id"]))
         code_, cancelled = await server.request("DELETE", f"api/queue/{running['id']}")
         assert code_ == 200, cancelled
         assert cancelled["state"] == "cancelled"
@@ -306,14 +331,11 @@ async def test_cancel_interrupts_through_the_gateway(
         after = await wait_entry(server, queued["id"])
         assert after["state"] == "done"
         assert after["outputs"][0]["text"] == "next\n"
-    finally:
-        events.close()
 
 
 async def test_input_through_the_gateway(server: GatewayServer, new_kernel: Any) -> None:
     kernel_id = await new_kernel()
-    events = await Events.open(server, kernel_id)
-    try:
+    async with watching(server, kernel_id) as events:
         (entry,) = await queue(server, kernel_id=kernel_id, code="print('hi', input('name? '))")
         waiting = await events.wait_for(entry_event(entry["id"], "awaiting_input"))
         assert waiting["entry"]["input_request"]["prompt"] == "name? "
@@ -324,18 +346,13 @@ async def test_input_through_the_gateway(server: GatewayServer, new_kernel: Any)
         done = await wait_entry(server, entry["id"])
         assert done["state"] == "done"
         assert done["outputs"][-1]["text"] == "hi gateway\n"
-    finally:
-        events.close()
 
 
 # -- a kernel's life -----------------------------------------------------------------------------
 async def test_status_through_restart_and_shutdown(server: GatewayServer, new_kernel: Any) -> None:
     kernel_id = await new_kernel()
-    events = await Events.open(server, kernel_id)
-    try:
-        (running,) = await queue(server, kernel_id=kernel_id, code="import time; time.sleep(60)")
-        (queued,) = await queue(server, kernel_id=kernel_id, code="print('queued')")
-        await events.wait_for(entry_event(running["id"], "running"))
+    async with watching(server, kernel_id) as events:
+        running, queued = await occupy(server, events, kernel_id, "print('queued')")
         status = await kernel_status(server, kernel_id, wait_for="busy")
         assert status["execution_state"] == "busy"
         assert status["queue"] == {"running": running["id"], "queued": 1}
@@ -359,8 +376,6 @@ async def test_status_through_restart_and_shutdown(server: GatewayServer, new_ke
         dead = await kernel_status(server, kernel_id, wait_for="dead")
         assert dead["status"] == "dead" and dead["reason"] == "kernel was shut down", dead
         await events.wait_for(kernel_event("dead"))
-    finally:
-        events.close()
 
 
 async def test_kernel_killed_on_the_gateway(
@@ -369,11 +384,8 @@ async def test_kernel_killed_on_the_gateway(
     """The process dies on the gateway; the gateway's restarter brings it back."""
     kernel_id = await new_kernel()
     pid = await kernel_pid(server, kernel_id)
-    events = await Events.open(server, kernel_id)
-    try:
-        (running,) = await queue(server, kernel_id=kernel_id, code="import time; time.sleep(60)")
-        (queued,) = await queue(server, kernel_id=kernel_id, code="print('queued')")
-        await events.wait_for(entry_event(running["id"], "running"))
+    async with watching(server, kernel_id) as events:
+        running, queued = await occupy(server, events, kernel_id, "print('queued')")
         os.kill(pid, signal.SIGKILL)
 
         ended = await wait_entry(server, running["id"])
@@ -393,8 +405,6 @@ async def test_kernel_killed_on_the_gateway(
         )
         # the new process serves the queue
         assert await kernel_pid(server, kernel_id) != pid
-    finally:
-        events.close()
 
 
 async def test_kernel_shut_down_on_the_gateway(
@@ -402,11 +412,8 @@ async def test_kernel_shut_down_on_the_gateway(
 ) -> None:
     """Someone shuts the kernel down on the gateway itself, not through this server."""
     kernel_id = await new_kernel()
-    events = await Events.open(server, kernel_id)
-    try:
-        (running,) = await queue(server, kernel_id=kernel_id, code="import time; time.sleep(60)")
-        (queued,) = await queue(server, kernel_id=kernel_id, code="print('queued')")
-        await events.wait_for(entry_event(running["id"], "running"))
+    async with watching(server, kernel_id) as events:
+        running, queued = await occupy(server, events, kernel_id, "print('queued')")
         code_, _ = gateway.request("DELETE", f"api/kernels/{kernel_id}")
         assert code_ == 204
 
@@ -427,8 +434,6 @@ async def test_kernel_shut_down_on_the_gateway(
             assert late["state"] == "error" and "gateway" in late["reason"], late
         else:
             assert code_ == 404, data
-    finally:
-        events.close()
 
 
 async def test_restart_asked_of_the_gateway_directly(
@@ -437,10 +442,8 @@ async def test_restart_asked_of_the_gateway_directly(
     """No kernel_actions event on this server: the kernel's answer ends the restart."""
     kernel_id = await new_kernel()
     pid = await kernel_pid(server, kernel_id)
-    events = await Events.open(server, kernel_id)
-    try:
-        (running,) = await queue(server, kernel_id=kernel_id, code="import time; time.sleep(60)")
-        await events.wait_for(entry_event(running["id"], "running"))
+    async with watching(server, kernel_id) as events:
+        (running,) = await occupy(server, events, kernel_id)
         code_, _ = gateway.request("POST", f"api/kernels/{kernel_id}/restart")
         assert code_ == 200
         ended = await wait_entry(server, running["id"])
@@ -452,8 +455,6 @@ async def test_restart_asked_of_the_gateway_directly(
         done = await wait_entry(server, after["id"], timeout=20)
         assert done["state"] == "done", done
         assert int(done["outputs"][0]["text"]) != pid
-    finally:
-        events.close()
 
 
 async def test_connection_dropped_and_reestablished(
@@ -463,14 +464,9 @@ async def test_connection_dropped_and_reestablished(
     blip): the kernel is ``unknown`` meanwhile, the server reconnects with the same
     session, the gateway replays what it buffered, and the entry ends with every output."""
     kernel_id = await new_kernel()
-    events = await Events.open(server, kernel_id)
-    try:
-        (running,) = await queue(
-            server,
-            kernel_id=kernel_id,
-            code="import time\nprint('before', flush=True)\ntime.sleep(2)\nprint('after')",
-        )
-        await events.wait_for(lambda e: e["type"] == "output" and e["entry_id"] == running["id"])
+    async with watching(server, kernel_id) as events:
+        (running,) = await queue(server, kernel_id=kernel_id, code=BEFORE_AND_AFTER)
+        await events.wait_for(output_event(running["id"]))
         proxy.cut()
         unknown = await events.wait_for(kernel_event("unknown"))
         assert "lost the websocket to the gateway" in unknown["status"]["reason"]
@@ -479,8 +475,6 @@ async def test_connection_dropped_and_reestablished(
         assert "".join(o.get("text", "") for o in done["outputs"]) == "before\nafter\n"
         await events.wait_for(kernel_event("running", "idle"))
         assert (await run(server, kernel_id, "print('again')"))["outputs"][0]["text"] == "again\n"
-    finally:
-        events.close()
 
 
 async def test_connection_dropped_while_another_client_watches(
@@ -496,25 +490,19 @@ async def test_connection_dropped_while_another_client_watches(
             headers={"Authorization": f"token {GATEWAY_TOKEN}"},
         )
     )
-    events = await Events.open(server, kernel_id)
     try:
-        (running,) = await queue(
-            server,
-            kernel_id=kernel_id,
-            code="import time\nprint('before', flush=True)\ntime.sleep(2)\nprint('after')",
-        )
-        (queued,) = await queue(server, kernel_id=kernel_id, code="print('next')")
-        await events.wait_for(lambda e: e["type"] == "output" and e["entry_id"] == running["id"])
-        proxy.cut()
-        ended = await wait_entry(server, running["id"])
-        assert ended["state"] in ("done", "error"), ended
-        if ended["state"] == "error":
-            assert ended["error"]["ename"] == "ConnectionLost", ended
-        # the queue goes on: the next entry runs on the new connection
-        # the queue goes on: the next entry runs on the new connection
-        assert (await wait_entry(server, queued["id"]))["outputs"][0]["text"] == "next\n"
+        async with watching(server, kernel_id) as events:
+            (running,) = await queue(server, kernel_id=kernel_id, code=BEFORE_AND_AFTER)
+            (queued,) = await queue(server, kernel_id=kernel_id, code="print('next')")
+            await events.wait_for(output_event(running["id"]))
+            proxy.cut()
+            ended = await wait_entry(server, running["id"])
+            assert ended["state"] in ("done", "error"), ended
+            if ended["state"] == "error":
+                assert ended["error"]["ename"] == "ConnectionLost", ended
+            # the queue goes on: the next entry runs on the new connection
+            assert (await wait_entry(server, queued["id"]))["outputs"][0]["text"] == "next\n"
     finally:
-        events.close()
         other.close()
 
 
@@ -546,11 +534,8 @@ async def test_gateway_lost(lonely_pair: tuple[GatewayProcess, GatewayServer]) -
     assert code_ == 201, model
     kernel_id = model["id"]
     assert (await kernel_status(server, kernel_id, wait_for="idle"))["status"] == "running"
-    events = await Events.open(server, kernel_id)
-    try:
-        (running,) = await queue(server, kernel_id=kernel_id, code="import time; time.sleep(60)")
-        (queued,) = await queue(server, kernel_id=kernel_id, code="print('queued')")
-        await events.wait_for(entry_event(running["id"], "running"))
+    async with watching(server, kernel_id) as events:
+        running, queued = await occupy(server, events, kernel_id, "print('queued')")
         gateway.remember_kernels()
         assert gateway.process is not None
         gateway.process.kill()
@@ -563,5 +548,3 @@ async def test_gateway_lost(lonely_pair: tuple[GatewayProcess, GatewayServer]) -
         assert (await wait_entry(server, queued["id"]))["state"] == "cancelled"
         dead = await kernel_status(server, kernel_id, wait_for="dead")
         assert dead["status"] == "dead" and "could not connect" in dead["reason"], dead
-    finally:
-        events.close()

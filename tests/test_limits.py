@@ -23,10 +23,7 @@ from typing import Any
 
 import pytest
 from test_canvas_support import (  # noqa: F401  (fixtures)
-    canvas_extensions,
     canvas_manager,
-    canvas_room_config,
-    canvas_ydoc_config,
     code,
     jp_server_config,
     md,
@@ -201,14 +198,14 @@ async def test_queue_over_its_limit(
     assert accepted.code == 202
     accepted = await client.send("POST", "api/queue", {"kernel_id": kernel_id, "code": "'third'"})
     assert accepted.code == 202
-    for request in (
+    for fourth in (
         {"kernel_id": kernel_id, "code": "'fourth'"},
         {"kernel_id": kernel_id, "path": path, "code": "'fourth'", "cell_id": "c3"},
         {"kernel_id": kernel_id, "path": path, "cell_ids": ["c3"]},
         {"kernel_id": kernel_id, "path": path, "select": {"from": "c4"}},
     ):
-        answer = await client.send("POST", "api/queue", request)
-        assert answer.code == 429, (request, answer)
+        answer = await client.send("POST", "api/queue", fourth)
+        assert answer.code == 429, (fourth, answer)
     status = await client.send("GET", f"api/kernels/{kernel_id}/status")
     assert status.body["queue"]["queued"] == QUEUE_LIMIT
     # Clearing makes room again; the server and the kernel carry on.

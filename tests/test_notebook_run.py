@@ -142,7 +142,7 @@ async def notebook_peer(
     connection = await ws_connect(
         f"api/collaboration/room/{room}", {"sessionId": session["sessionId"]}
     )
-    doc = Doc()
+    doc: Doc[Any] = Doc()
     try:
         async with Provider(doc, ClientChannel(connection, room)) as provider:
             await asyncio.wait_for(provider.synced.wait(), 10)

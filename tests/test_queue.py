@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from jupyter_server.auth.authorizer import Authorizer
 from jupyter_server.auth.identity import IdentityProvider, User
+from jupyter_server.utils import ensure_async
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 TERMINAL = {"done", "error", "cancelled"}
@@ -55,7 +56,7 @@ class NamedUsers(IdentityProvider):
     """Token-authenticated requests act as the user named in ``X-Test-User``."""
 
     async def get_user(self, handler: Any) -> User | None:
-        user = await super().get_user(handler)
+        user = await ensure_async(super().get_user(handler))
         if user is None:
             return None
         name = handler.request.headers.get("X-Test-User", "alice")
@@ -64,17 +65,9 @@ class NamedUsers(IdentityProvider):
 
 class TestOwner:
     @pytest.fixture
-    def jp_server_config(self, canvas_extensions: dict[str, bool]) -> Any:
-        from traitlets.config import Config
-
-        return Config(
-            {
-                "ServerApp": {
-                    "jpserver_extensions": canvas_extensions,
-                    "identity_provider_class": NamedUsers,
-                }
-            }
-        )
+    def jp_server_config(self, jp_server_config: Any) -> Any:
+        jp_server_config["ServerApp"]["identity_provider_class"] = NamedUsers
+        return jp_server_config
 
     async def test_owner_and_cancel_reason_name_the_user(
         self, kernel_id: str, api: Any, queue: Any
@@ -388,17 +381,9 @@ class RefuseExecute(Authorizer):
 
 class TestUnauthorized:
     @pytest.fixture
-    def jp_server_config(self, canvas_extensions: dict[str, bool]) -> Any:
-        from traitlets.config import Config
-
-        return Config(
-            {
-                "ServerApp": {
-                    "jpserver_extensions": canvas_extensions,
-                    "authorizer_class": RefuseExecute,
-                }
-            }
-        )
+    def jp_server_config(self, jp_server_config: Any) -> Any:
+        jp_server_config["ServerApp"]["authorizer_class"] = RefuseExecute
+        return jp_server_config
 
     async def test_execute_refused_read_allowed(self, jp_serverapp: Any, api: Any) -> None:
         km = jp_serverapp.kernel_manager

@@ -25,10 +25,7 @@ import nbformat
 import pytest
 from jupyter_server.auth.authorizer import Authorizer
 from test_canvas_support import (  # noqa: F401  (fixtures)
-    canvas_extensions,
     canvas_manager,
-    canvas_room_config,
-    canvas_ydoc_config,
     code,
     jp_server_config,
     md,
