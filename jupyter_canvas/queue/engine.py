@@ -235,37 +235,57 @@ class KernelQueue:
             entry.state = EntryState.RUNNING
             entry.started_at = utcnow()
             self.running = entry
-            self.engine._transition(entry, EntryState.QUEUED)
             bridge = self.engine.cell_bridge if entry.path else None
-            try:
-                if bridge is not None:
-                    if entry.source_from_notebook:
-                        entry.code = await bridge.resolve_source(entry)
-                    await bridge.cell_started(entry)
-                client = await self._ensure_client()
-            except Exception as err:
-                died = isinstance(err, KernelDied)
-                self._finish(
-                    entry,
-                    EntryState.ERROR,
-                    reason=f"kernel died: {err}" if died else f"could not start: {err}",
-                    error=_error_dict(type(err).__name__, str(err)),
-                )
-                if died:
-                    self.cancel_pending(f"kernel died: {err}")
-                return
-            if entry.terminal:  # cancelled or the kernel died while we got ready
-                return
-            done: asyncio.Future[None] = loop.create_future()
-            msg_id = client.execute(entry.code, allow_stdin=True, stop_on_error=False)
-            entry.msg_id = msg_id
-            run = self._run = _Run(entry, msg_id, done)
-            if self._readers:
-                self._watch_readers(run)
+            if bridge is None and self.client is not None:
+                # The common case (a snippet, the client ready): send the request first and
+                # tell the world after, so the kernel starts while we publish and journal.
+                run = self._send_execute(self.client, entry, loop.create_future())
+                self.engine._transition(entry, EntryState.QUEUED)
+            else:
+                started = await self._start_slowly(entry, bridge)
+                if started is None:
+                    return
+                run = started
+        await self._await_run(run)
+
+    async def _start_slowly(self, entry: Entry, bridge: CellBridge | None) -> _Run | None:
+        """Announce the entry, prepare its cell and the client, then send it (None: it ended)."""
+        self.engine._transition(entry, EntryState.QUEUED)
         try:
-            await done
+            if bridge is not None:
+                if entry.source_from_notebook:
+                    entry.code = await bridge.resolve_source(entry)
+                await bridge.cell_started(entry)
+            client = await self._ensure_client()
+        except Exception as err:
+            died = isinstance(err, KernelDied)
+            self._finish(
+                entry,
+                EntryState.ERROR,
+                reason=f"kernel died: {err}" if died else f"could not start: {err}",
+                error=_error_dict(type(err).__name__, str(err)),
+            )
+            if died:
+                self.cancel_pending(f"kernel died: {err}")
+            return None
+        if entry.terminal:  # cancelled or the kernel died while we got ready
+            return None
+        return self._send_execute(client, entry, asyncio.get_running_loop().create_future())
+
+    def _send_execute(self, client: Any, entry: Entry, done: asyncio.Future[None]) -> _Run:
+        msg_id = client.execute(entry.code, allow_stdin=True, stop_on_error=False)
+        entry.msg_id = msg_id
+        run = self._run = _Run(entry, msg_id, done)
+        if self._readers:
+            self._watch_readers(run)
+        return run
+
+    async def _await_run(self, run: _Run) -> None:
+        # Outside the gate: an interrupt for this entry must be able to take it.
+        try:
+            await run.done
         finally:
-            if self._run is not None and self._run.entry is entry:
+            if self._run is run:
                 self._run = None
             if self._stall_timer is not None:
                 self._stall_timer.cancel()
