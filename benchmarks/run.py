@@ -349,6 +349,10 @@ async def drain(
 
 async def memory(server: BenchServer, kernel_ids: list[str], settings: Settings) -> dict[str, Any]:
     """Server RSS before and after N finished entries, queued in batches on several kernels."""
+    # The first kernel had a kernel websocket in the per-cell rounds (kernel_ws path),
+    # closed since: jupyter_server buffers that kernel's messages for a replay, as after a
+    # browser tab closes. Uncapped, that buffer was this run's growth (3 messages per
+    # entry); OfflineBufferLimit.max_bytes caps it.
     total = settings.memory_entries
     # Batches of 500 keep at most 1000 entries queued per kernel (the default limit):
     # the next batch is posted while the previous one runs, so the kernels never idle.

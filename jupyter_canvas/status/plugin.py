@@ -10,10 +10,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .handlers import TRACKER_KEY, default_handlers
+from .offline_buffer import OfflineBufferLimit
 from .tracker import KernelStatusTracker
 
 if TYPE_CHECKING:
     from ..app import CanvasApp, CanvasServices
+
+#: ``services.extras`` key of the :class:`OfflineBufferLimit`.
+OFFLINE_BUFFER_KEY = "offline_buffer"
 
 
 def setup(app: CanvasApp, services: CanvasServices) -> None:
@@ -26,6 +30,11 @@ def setup(app: CanvasApp, services: CanvasServices) -> None:
     services.lifecycle.add_listener(tracker.on_lifecycle)
     services.queue.add_message_hook(tracker.on_queue_message)
     services.extras[TRACKER_KEY] = tracker
+    # jupyter_server buffers the messages of a kernel whose websocket closed, without a
+    # bound; queued code runs on such kernels for hours: cap it.
+    services.extras[OFFLINE_BUFFER_KEY] = OfflineBufferLimit(
+        serverapp.kernel_manager, parent=app, log=app.log
+    )
 
 
 def handlers() -> list[tuple[str, Any]]:
@@ -34,9 +43,10 @@ def handlers() -> list[tuple[str, Any]]:
 
 
 async def start(app: CanvasApp, services: CanvasServices) -> None:
-    """Track the kernels that already run."""
+    """Track the kernels that already run; cap the buffers of kernels nobody watches."""
     tracker: KernelStatusTracker = services.extras[TRACKER_KEY]
     tracker.start()
+    services.extras[OFFLINE_BUFFER_KEY].install()
 
 
 async def stop(app: CanvasApp, services: CanvasServices) -> None:
@@ -44,3 +54,6 @@ async def stop(app: CanvasApp, services: CanvasServices) -> None:
     tracker: KernelStatusTracker | None = services.extras.get(TRACKER_KEY)
     if tracker is not None:
         tracker.close()
+    limit: OfflineBufferLimit | None = services.extras.get(OFFLINE_BUFFER_KEY)
+    if limit is not None:
+        limit.uninstall()
