@@ -13,9 +13,11 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 TOKEN = "canvas-test-token"
@@ -55,10 +57,10 @@ class ServerProcess:
         )
         return env
 
-    async def start(self) -> None:
-        """Start the server and wait until it answers."""
+    def command(self) -> list[str]:
+        """The server's command line, on a new free port (it becomes :attr:`port`)."""
         self.port = free_port()
-        args = [
+        return [
             sys.executable,
             "-m",
             "jupyter_server",
@@ -71,6 +73,10 @@ class ServerProcess:
             "--ServerApp.jpserver_extensions={'jupyter_canvas': True}",
             *self.extra_args,
         ]
+
+    async def start(self) -> None:
+        """Start the server and wait until it answers."""
+        args = self.command()
         with self.log_path.open("ab") as log:
             self.process = await asyncio.create_subprocess_exec(
                 *args, env=self.env(), stdout=log, stderr=log
@@ -140,3 +146,24 @@ class ServerProcess:
                     proc.kill()
                 except psutil.Error:
                     pass
+
+
+@pytest.fixture(name="servers")
+def servers_fixture() -> Iterator[list[ServerProcess]]:
+    """Servers a test starts (see :func:`start`); killed, with their kernels, at the end.
+
+    Import it into the test module that uses it.
+    """
+    started: list[ServerProcess] = []
+    yield started
+    for server in started:
+        server.kill()
+        server.kill_children()
+
+
+async def start(servers: list[ServerProcess], base: Path, *args: str) -> ServerProcess:
+    """Start a server on ``base`` (root, data and runtime dirs), ended with ``servers``."""
+    server = ServerProcess(base, list(args))
+    servers.append(server)
+    await server.start()
+    return server

@@ -18,7 +18,7 @@ import random
 import signal
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -26,7 +26,7 @@ from typing import Any
 
 import nbformat
 import pytest
-from server_process import TOKEN, ServerProcess
+from server_process import TOKEN, ServerProcess, servers_fixture, start  # noqa: F401  (fixture)
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.websocket import websocket_connect
 
@@ -332,21 +332,8 @@ class Http:
         self.client.close()
 
 
-@pytest.fixture
-def servers(tmp_path: Path) -> Iterator[list[ServerProcess]]:
-    """Servers started by a test; killed (with their kernels) at the end."""
-    started: list[ServerProcess] = []
-    yield started
-    for server in started:
-        server.kill()
-        server.kill_children()
-
-
 async def start_server(servers: list[ServerProcess], base: Path, *args: str) -> ServerProcess:
-    server = ServerProcess(base, ["--CanvasApp.retain_finished=1000000", *args])
-    servers.append(server)
-    await server.start()
-    return server
+    return await start(servers, base, "--CanvasApp.retain_finished=1000000", *args)
 
 
 async def start_kernels(http: Http, count: int) -> list[str]:

@@ -5,29 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
-import pytest
-from server_process import ServerProcess
-
-
-@pytest.fixture
-def servers(tmp_path: Path) -> Iterator[list[ServerProcess]]:
-    """Servers started by a test share ``tmp_path`` (root, data and runtime dirs)."""
-    started: list[ServerProcess] = []
-    yield started
-    for server in started:
-        server.kill()
-        server.kill_children()
-
-
-async def start(servers: list[ServerProcess], base: Path, *args: str) -> ServerProcess:
-    server = ServerProcess(base, list(args))
-    servers.append(server)
-    await server.start()
-    return server
+from server_process import ServerProcess, servers_fixture, start  # noqa: F401  (fixture)
 
 
 async def wait_entry(server: ServerProcess, entry_id: str, timeout: float = 60) -> dict:

@@ -44,6 +44,7 @@ import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, settings
+from schemathesis.schemas import BaseSchema
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     negative_data_rejection,
@@ -55,7 +56,9 @@ from schemathesis.specs.openapi.checks import (
 try:  # schemathesis 4 keeps the generic checks here
     from schemathesis.checks import not_a_server_error
 except ImportError:  # pragma: no cover
-    from schemathesis.specs.openapi.checks import not_a_server_error  # type: ignore[no-redef]
+    from schemathesis.specs.openapi.checks import (  # type: ignore[no-redef,attr-defined]
+        not_a_server_error,
+    )
 
 DOCUMENT = Path(__file__).resolve().parent.parent / "docs" / "rest-api.yaml"
 MAX_EXAMPLES = int(os.environ.get("JUPYTER_CANVAS_SCHEMATHESIS_EXAMPLES", "25"))
@@ -88,7 +91,7 @@ CHECKS = [
     negative_data_rejection,
 ]
 
-schema = schemathesis.openapi.from_path(DOCUMENT)
+schema: BaseSchema = schemathesis.openapi.from_path(DOCUMENT)
 # Websocket routes are described in words; schemathesis cannot speak websocket.
 schema = schema.exclude(func=lambda ctx: bool(ctx.operation.definition.raw.get("x-websocket")))
 if os.environ.get("JUPYTER_CANVAS_SCHEMATHESIS_OPERATIONS"):  # e.g. "queueCode,getEntry"
