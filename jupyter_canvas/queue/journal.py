@@ -88,6 +88,11 @@ class EntryJournal:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.executescript(_SCHEMA)
+        columns = {row[1] for row in db.execute("PRAGMA table_info(entries)")}
+        if "run" not in columns:
+            # A journal written before entries recorded their run: those are all from
+            # earlier runs, which is what an empty run says.
+            db.execute("ALTER TABLE entries ADD COLUMN run TEXT NOT NULL DEFAULT ''")
         now = isoformat(utcnow())
         closed = 0
         rows = db.execute(
