@@ -116,3 +116,16 @@ def test_capped_buffer_drops_everything_past_the_cap() -> None:
     buffer = asyncio.run(fill())
     assert list(buffer) == [] and buffer.overflowed and buffer.dropped == 11
     assert overflows == [buffer]
+
+
+async def test_the_queue_client_remembers_a_bounded_window_of_signatures(
+    jp_serverapp: Any, kernel_id: str, queue: Any
+) -> None:
+    from jupyter_canvas.base import SERVICES_KEY
+    from jupyter_canvas.queue.engine import REPLAY_WINDOW
+
+    for _ in range(3):
+        assert (await queue.run(kernel_id, "1"))["state"] == "done"
+    session = jp_serverapp.web_app.settings[SERVICES_KEY].queue._kernels[kernel_id].client.session
+    assert session.digest_history_size == REPLAY_WINDOW < 65536
+    assert 0 < len(session.digest_history) <= REPLAY_WINDOW

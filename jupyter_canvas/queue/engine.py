@@ -112,6 +112,10 @@ _REPLY_GRACE_INTERRUPTED = 1.0
 _IDLE_GRACE = 5.0
 #: The session username of the queue's own clients (the status tracker recognizes them).
 QUEUE_SESSION_USERNAME = "jupyter_canvas"
+#: How many recent message signatures a session of ours remembers to refuse replays.
+#: jupyter_client's default (65,536) costs about 9 MB per session once full, and every
+#: kernel has two of ours (the queue's client, the status watch) beside jupyter_server's.
+REPLAY_WINDOW = 8192
 #: While a cell runs, its kernel's readers are checked this often (seconds) for a stall.
 _STALL_CHECK = 2.0
 
@@ -791,6 +795,7 @@ class ExecutionQueue:
                 key=base_session.key,
                 signature_scheme=base_session.signature_scheme,
                 username=QUEUE_SESSION_USERNAME,
+                digest_history_size=REPLAY_WINDOW,
             )
         client = kernel.client(**kwargs)
         if isinstance(getattr(client, "context", None), zmq.Context):
