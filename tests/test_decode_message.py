@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 from jupyter_client.session import Session
 
-from jupyter_canvas.queue.engine import decode_message
+from jupyter_canvas.kernel_messages import decode_message
 
 
 def wire(session: Session, msg_type: str, content: dict[str, Any]) -> list[bytes]:

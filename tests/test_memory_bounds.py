@@ -122,7 +122,7 @@ async def test_the_queue_client_remembers_a_bounded_window_of_signatures(
     jp_serverapp: Any, kernel_id: str, queue: Any
 ) -> None:
     from jupyter_canvas.base import SERVICES_KEY
-    from jupyter_canvas.queue.engine import REPLAY_WINDOW
+    from jupyter_canvas.kernel_messages import REPLAY_WINDOW
 
     for _ in range(3):
         assert (await queue.run(kernel_id, "1"))["state"] == "done"

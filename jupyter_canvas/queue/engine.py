@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import hmac
 import inspect
 import logging
 from collections import OrderedDict, deque
@@ -22,10 +21,10 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 import zmq.asyncio
-from jupyter_client.session import Session
 from jupyter_server.utils import ensure_async
 
 from ..events.bus import EventBus
+from ..kernel_messages import decode_message, fresh_session
 from ..outputs import OUTPUT_MSG_TYPES, message_to_output
 from ..status import lifecycle as lc
 from .gateway import (
@@ -112,10 +111,6 @@ _REPLY_GRACE_INTERRUPTED = 1.0
 _IDLE_GRACE = 5.0
 #: The session username of the queue's own clients (the status tracker recognizes them).
 QUEUE_SESSION_USERNAME = "jupyter_canvas"
-#: How many recent message signatures a session of ours remembers to refuse replays.
-#: jupyter_client's default (65,536) costs about 9 MB per session once full, and every
-#: kernel has two of ours (the queue's client, the status watch) beside jupyter_server's.
-REPLAY_WINDOW = 8192
 #: While a cell runs, its kernel's readers are checked this often (seconds) for a stall.
 _STALL_CHECK = 2.0
 
@@ -624,41 +619,6 @@ class KernelQueue:
         self.close_client()
 
 
-def decode_message(session: Session, frames: list[bytes]) -> dict[str, Any]:
-    """Verify and decode one kernel message, as ``Session.deserialize`` does, minus the dates.
-
-    jupyter_client parses every string of the header and parent header that looks like a
-    date into a ``datetime``; nothing here reads those dates, and that parsing was about
-    three quarters of the cost of decoding a message (some 30 of 40 µs), paid for every
-    message of every kernel the queue has a client on. The signature is checked and
-    recorded against replays as jupyter_client does; the header dates stay the ISO 8601
-    strings the kernel sent.
-    """
-    if len(frames) < 5:
-        raise ValueError(f"malformed message: {len(frames)} frames, at least 5 expected")
-    if session.auth is not None:
-        signature = frames[0]
-        if not signature:
-            raise ValueError("Unsigned Message")
-        if signature in session.digest_history:
-            raise ValueError(f"Duplicate Signature: {signature!r}")
-        if not hmac.compare_digest(signature, session.sign(frames[1:5])):
-            raise ValueError("Invalid Signature")
-        # Recorded once verified, so a forged copy cannot get the real message refused.
-        session._add_digest(signature)  # a bounded set, culled by jupyter_client
-    unpack = session.unpack
-    header = unpack(frames[1])
-    return {
-        "header": header,
-        "msg_id": header["msg_id"],
-        "msg_type": header["msg_type"],
-        "parent_header": unpack(frames[2]),
-        "metadata": unpack(frames[3]),
-        "content": unpack(frames[4]),
-        "buffers": [memoryview(buffer) for buffer in frames[5:]],
-    }
-
-
 def _error_dict(ename: str, evalue: str, traceback: list[str] | None = None) -> dict[str, Any]:
     return {"ename": ename, "evalue": evalue, "traceback": list(traceback or [])}
 
@@ -791,12 +751,7 @@ class ExecutionQueue:
         base_session = getattr(kernel, "session", None)
         if base_session is not None and hasattr(kernel, "connection_file"):
             # A fresh session: sharing km.client()'s can route replies to another socket.
-            kwargs["session"] = Session(
-                key=base_session.key,
-                signature_scheme=base_session.signature_scheme,
-                username=QUEUE_SESSION_USERNAME,
-                digest_history_size=REPLAY_WINDOW,
-            )
+            kwargs["session"] = fresh_session(base_session, QUEUE_SESSION_USERNAME)
         client = kernel.client(**kwargs)
         if isinstance(getattr(client, "context", None), zmq.Context):
             # No high-water mark on our sockets: a burst of output must queue, not be
