@@ -12,6 +12,7 @@ dates as the ISO 8601 strings the kernel sent.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Sequence
 from typing import Any
 
 from jupyter_client.session import Session
@@ -38,7 +39,7 @@ def fresh_session(base: Any, username: str | None = None) -> Session:
     return Session(**kwargs)
 
 
-def verify(session: Session, frames: list[bytes]) -> None:
+def verify(session: Session, frames: Sequence[Any]) -> None:
     """Refuse (ValueError) a message that is short, unsigned, replayed or forged.
 
     The signature is recorded once verified (jupyter_client records it before), so a
@@ -53,12 +54,12 @@ def verify(session: Session, frames: list[bytes]) -> None:
         raise ValueError("Unsigned Message")
     if signature in session.digest_history:
         raise ValueError(f"Duplicate Signature: {signature!r}")
-    if not hmac.compare_digest(signature, session.sign(frames[1:5])):
+    if not hmac.compare_digest(signature, session.sign(list(frames[1:5]))):
         raise ValueError("Invalid Signature")
     session._add_digest(signature)  # a bounded set, culled by jupyter_client
 
 
-def decode_message(session: Session, frames: list[bytes]) -> dict[str, Any]:
+def decode_message(session: Session, frames: Sequence[Any]) -> dict[str, Any]:
     """Verify and decode one message: ``Session.deserialize``'s dict, dates as sent."""
     verify(session, frames)
     unpack = session.unpack
@@ -74,7 +75,9 @@ def decode_message(session: Session, frames: list[bytes]) -> dict[str, Any]:
     }
 
 
-def decode_headers(session: Session, frames: list[bytes]) -> tuple[dict[str, Any], dict[str, Any]]:
+def decode_headers(
+    session: Session, frames: Sequence[Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Verify one message and decode only its header and parent header."""
     verify(session, frames)
     return session.unpack(frames[1]), session.unpack(frames[2])

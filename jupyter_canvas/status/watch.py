@@ -23,6 +23,8 @@ from typing import Any, Protocol
 
 from jupyter_client.session import Session
 
+from ..kernel_messages import decode_headers, fresh_session
+
 
 class WatchListener(Protocol):
     """What a :class:`LocalKernelWatch` reports to (the tracker)."""
@@ -101,10 +103,7 @@ class LocalKernelWatch:
     def open(self) -> None:
         """Connect to the kernel's current ports, probe it and start the heartbeat."""
         kernel = self.kernel
-        base = kernel.session
-        self._session = Session(
-            config=base.config, key=base.key, signature_scheme=base.signature_scheme
-        )
+        self._session = fresh_session(kernel.session)
         self._iopub = kernel.connect_iopub()
         self._iopub.on_recv(self._on_iopub)
         self.probe()
@@ -144,13 +143,11 @@ class LocalKernelWatch:
             return
         try:
             _idents, parts = session.feed_identities(parts)
-            msg = session.deserialize(parts, content=False)
-            msg_type = msg["header"]["msg_type"]
-            parent = msg.get("parent_header") or {}
+            header, parent = decode_headers(session, parts)
+            msg_type = header["msg_type"]
             content: dict[str, Any] = {}
             if msg_type in self.CONTENT_TYPES:
-                raw = msg["content"]
-                content = session.unpack(raw) if isinstance(raw, (bytes, memoryview)) else raw
+                content = session.unpack(parts[4])
         except Exception:  # a message we cannot read says nothing about the kernel
             return
         self.listener.on_watch_message(
@@ -158,7 +155,7 @@ class LocalKernelWatch:
             msg_type,
             parent.get("msg_type"),
             content,
-            msg["header"].get("msg_id"),
+            header.get("msg_id"),
             parent.get("username"),
         )
 
