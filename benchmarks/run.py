@@ -459,7 +459,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         await server.wait_ready()
         conn = server.connection()
-        kernel_id = await server.start_kernel(conn)
+        kernel_id = await server.start_ready_kernel(conn)
         for name in settings.paths:
             results["paths"][name] = {}
         if not args.skip_per_cell:
@@ -486,9 +486,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
         if not args.skip_drain:
             log(f"starting {settings.drain_kernels} kernels for the drain")
-            kernels = await asyncio.gather(
-                *(server.start_kernel(server.connection()) for _ in range(settings.drain_kernels))
-            )
+            # One at a time, each idle before the next: started all at once on 2 cores,
+            # a kernel could fail to bind a port another had just been given.
+            kernels = [await server.start_ready_kernel(conn) for _ in range(settings.drain_kernels)]
             names = settings.paths
             for name in names[1:] + names[:1]:
                 if name in settings.failed:
@@ -506,7 +506,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         if not args.skip_memory:
             log(f"memory: {settings.memory_entries:,} entries")
             kernels = [kernel_id] + [
-                await server.start_kernel(conn) for _ in range(args.memory_kernels - 1)
+                await server.start_ready_kernel(conn) for _ in range(args.memory_kernels - 1)
             ]
             results["memory"] = await memory(server, kernels, settings)
         conn.close()

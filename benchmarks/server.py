@@ -244,6 +244,23 @@ class BenchServer(ChildProcess):
         self.remember_descendants()
         return kernel_id
 
+    async def start_ready_kernel(self, conn: Connection, attempts: int = 3) -> str:
+        """Start a kernel and wait until it says idle (``GET /api/kernels/<id>/status``).
+
+        Many kernels started at once on a small machine can collide on a port (ipykernel
+        fails to bind, "Address already in use"); one that is not idle within a minute is
+        shut down and another started in its place.
+        """
+        for _attempt in range(attempts):
+            kernel_id = await self.start_kernel(conn)
+            response = await conn.request(
+                "GET", f"/api/kernels/{kernel_id}/status?wait_for=idle&timeout=60", expect=(200,)
+            )
+            if response.json().get("execution_state") == "idle":
+                return kernel_id
+            await self.shutdown_kernel(conn, kernel_id)
+        raise RuntimeError(f"no kernel became idle in {attempts} attempts")
+
     def connection_info(self, kernel_id: str, timeout: float = 30.0) -> dict[str, Any]:
         """The kernel's connection file, from the server's runtime directory."""
         path = self.runtime / f"kernel-{kernel_id}.json"
