@@ -156,13 +156,9 @@ async def test_sigstop_of_a_kernel_mid_cell(
 
 
 # -- clients that go away -----------------------------------------------------------------------
-def entry_waiters() -> int:
-    """Long polls on entries the server is holding (their ``Entry.wait_finished`` tasks)."""
-    return sum(
-        1
-        for task in asyncio.all_tasks()
-        if getattr(task.get_coro(), "__qualname__", "") == "Entry.wait_finished"
-    )
+def entry_waiters(services: Any, entry_id: str) -> int:
+    """Long polls the server is holding on an entry (its pending ``finished_waiter`` futures)."""
+    return len(services.queue.get(entry_id)._waiters or ())
 
 
 async def until(predicate: Callable[[], bool], timeout: float = 30) -> float:
@@ -209,7 +205,7 @@ async def test_clients_that_disconnect_during_a_long_poll(
     )
     # A well-behaved client waits on the same entry throughout.
     patient = asyncio.ensure_future(queue.wait(entry_id, 60))
-    await until(lambda: entry_waiters() == 1)
+    await until(lambda: entry_waiters(services, entry_id) == 1)
 
     writers = []
     for _ in range(10):
@@ -229,7 +225,7 @@ async def test_clients_that_disconnect_during_a_long_poll(
     record = tracker.track(kernel_id)
     await until(
         lambda: (
-            entry_waiters() == 11
+            entry_waiters(services, entry_id) == 11
             and len(record.waiters) == 10
             and services.bus.subscriber_count == 10
         )
@@ -239,7 +235,11 @@ async def test_clients_that_disconnect_during_a_long_poll(
         writer.transport.abort()
     gone = time.monotonic()
     await until(
-        lambda: entry_waiters() == 1 and not record.waiters and services.bus.subscriber_count == 0
+        lambda: (
+            entry_waiters(services, entry_id) == 1
+            and not record.waiters
+            and services.bus.subscriber_count == 0
+        )
     )
     figure("released_after_disconnect_s", round(time.monotonic() - gone, 3))
 

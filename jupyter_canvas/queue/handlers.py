@@ -215,7 +215,7 @@ class QueueHandler(QueueAPIHandler):
 class EntryHandler(QueueAPIHandler):
     """``/api/queue/<id>``: read (optionally waiting for the end) or cancel one entry."""
 
-    _waiter: asyncio.Task[Any] | None = None
+    _waiter: asyncio.Future[bool] | None = None
 
     @web.authenticated
     @authorized("read")
@@ -229,7 +229,7 @@ class EntryHandler(QueueAPIHandler):
             self.write_json(await self.journaled(entry_id, err))  # finished before a restart
             return
         if wait and not entry.terminal:
-            self._waiter = asyncio.ensure_future(entry.wait_finished(wait))
+            self._waiter = entry.finished_waiter(wait)
             try:
                 await self._waiter
             except asyncio.CancelledError:

@@ -43,6 +43,11 @@ def isoformat(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z")
 
 
+def _resolve(waiter: asyncio.Future[bool], value: bool) -> None:
+    if not waiter.done():
+        waiter.set_result(value)
+
+
 @dataclass(eq=False)
 class Entry:
     """One queued piece of code and everything that happened to it.
@@ -74,7 +79,8 @@ class Entry:
     cancel_reason: str | None = None
     #: The msg_id of the execute_request sent for this entry.
     msg_id: str | None = None
-    _finished: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+    #: Futures of the long polls waiting for the end (made on demand).
+    _waiters: set[asyncio.Future[bool]] | None = field(default=None, repr=False)
 
     @property
     def terminal(self) -> bool:
@@ -89,18 +95,39 @@ class Entry:
         return round((self.finished_at - self.started_at).total_seconds() * 1000, 3)
 
     async def wait_finished(self, timeout: float) -> bool:
-        """Wait until the entry is terminal or ``timeout`` seconds passed."""
+        """Wait until the entry is terminal (True) or ``timeout`` seconds passed (False)."""
+        return await self.finished_waiter(timeout)
+
+    def finished_waiter(self, timeout: float) -> asyncio.Future[bool]:
+        """A future that becomes True when the entry ends, or False after ``timeout``.
+
+        A plain future, resolved by :meth:`mark_finished` itself: whoever awaits it runs in
+        the very next turn of the event loop (an ``asyncio.Event`` behind ``wait_for`` took
+        three more). Cancelling it stops the wait.
+        """
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[bool] = loop.create_future()
         if self.terminal:
-            return True
-        try:
-            await asyncio.wait_for(self._finished.wait(), timeout)
-        except asyncio.TimeoutError:
-            return False
-        return True
+            waiter.set_result(True)
+            return waiter
+        waiters = self._waiters
+        if waiters is None:
+            waiters = self._waiters = set()
+        waiters.add(waiter)
+        timer = loop.call_later(timeout, _resolve, waiter, False)
+
+        def forget(done: asyncio.Future[bool]) -> None:
+            timer.cancel()
+            waiters.discard(done)
+
+        waiter.add_done_callback(forget)
+        return waiter
 
     def mark_finished(self) -> None:
         """Wake everyone waiting on this entry (it just became terminal)."""
-        self._finished.set()
+        waiters, self._waiters = self._waiters, None
+        for waiter in waiters or ():
+            _resolve(waiter, True)
 
     def to_json(self, position: int | None = None, with_outputs: bool = True) -> dict[str, Any]:
         """Return the contract's JSON model of the entry."""
