@@ -4,6 +4,7 @@ import asyncio
 from typing import Any
 
 from jupyter_canvas.base import SERVICES_KEY
+from jupyter_canvas.queue.models import EntryState
 
 
 async def test_stalled_readers_are_restarted_and_nothing_is_lost(
@@ -28,3 +29,24 @@ async def test_stalled_readers_are_restarted_and_nothing_is_lost(
     assert entry["outputs"] == [{"output_type": "stream", "name": "stdout", "text": "after\n"}]
     # And the kernel's queue goes on as before.
     assert (await queue.run(kernel_id, "print(2)"))["outputs"][0]["text"] == "2\n"
+
+
+async def test_an_entry_ended_by_the_server_stopping_is_not_changed_by_late_messages(
+    jp_serverapp: Any, kernel_id: str, queue: Any
+) -> None:
+    assert (await queue.run(kernel_id, "1"))["state"] == "done"  # the client exists
+    status, data = await queue.post(
+        kernel_id=kernel_id, code="import time; time.sleep(1); print('late')"
+    )
+    assert status == 202, data
+    (posted,) = data["entries"]
+    assert posted["state"] == "running"  # sent to the ready kernel before the answer
+    engine = jp_serverapp.web_app.settings[SERVICES_KEY].queue
+    # What the server does when it stops: the running entry ends "server stopped", then
+    # the clients close; the kernel's output and reply are already on their way.
+    kernel_queue = engine._kernels[kernel_id]
+    kernel_queue._finish(engine.get(posted["id"]), EntryState.CANCELLED, reason="server stopped")
+    answered = await queue.get(posted["id"])
+    await asyncio.sleep(2)  # the output and the reply arrive meanwhile
+    assert await queue.get(posted["id"]) == answered
+    assert answered["state"] == "cancelled" and answered["outputs"] == []

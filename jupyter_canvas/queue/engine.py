@@ -416,7 +416,9 @@ class KernelQueue:
             self.engine.lifecycle_hint(lc.LifecycleEvent(self.kernel_id, kind, reason))
             return
         run = self._run
-        if run is None or msg["parent_header"].get("msg_id") != run.msg_id:
+        # A finished entry is final: nothing that comes late (the server stopping ended it
+        # while its messages were on the way) may change it after it was answered.
+        if run is None or run.entry.terminal or msg["parent_header"].get("msg_id") != run.msg_id:
             return
         entry = run.entry
         if msg_type == "status":
@@ -442,7 +444,9 @@ class KernelQueue:
 
     def _on_shell(self, msg: dict[str, Any]) -> None:
         run = self._run
-        if run is None or msg["parent_header"].get("msg_id") != run.msg_id:
+        # A finished entry is final: nothing that comes late (the server stopping ended it
+        # while its messages were on the way) may change it after it was answered.
+        if run is None or run.entry.terminal or msg["parent_header"].get("msg_id") != run.msg_id:
             return
         if msg["header"]["msg_type"] == "execute_reply":
             run.reply = msg["content"]
@@ -461,7 +465,9 @@ class KernelQueue:
 
     def _on_stdin(self, msg: dict[str, Any]) -> None:
         run = self._run
-        if run is None or msg["parent_header"].get("msg_id") != run.msg_id:
+        # A finished entry is final: nothing that comes late (the server stopping ended it
+        # while its messages were on the way) may change it after it was answered.
+        if run is None or run.entry.terminal or msg["parent_header"].get("msg_id") != run.msg_id:
             return
         if msg["header"]["msg_type"] == "input_request":
             entry = run.entry
