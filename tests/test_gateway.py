@@ -220,7 +220,12 @@ async def test_snippets_outputs_and_events(server: GatewayServer, new_kernel: An
         entries = await queue(
             server,
             kernel_id=kernel_id,
-            code="import sys\nprint('out')\nprint('err', file=sys.stderr)\n6 * 7",
+            # Flushed: ipykernel flushes stdout and stderr on timers of their own, so
+            # unflushed, 'err' can reach IOPub before 'out' (seen once in CI).
+            code=(
+                "import sys\nprint('out', flush=True)\n"
+                "print('err', file=sys.stderr, flush=True)\n6 * 7"
+            ),
         )
         (entry,) = entries
         done = await wait_entry(server, entry["id"])
