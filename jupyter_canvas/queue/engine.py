@@ -416,9 +416,7 @@ class KernelQueue:
             self.engine.lifecycle_hint(lc.LifecycleEvent(self.kernel_id, kind, reason))
             return
         run = self._run
-        # A finished entry is final: nothing that comes late (the server stopping ended it
-        # while its messages were on the way) may change it after it was answered.
-        if run is None or run.entry.terminal or msg["parent_header"].get("msg_id") != run.msg_id:
+        if run is None or msg["parent_header"].get("msg_id") != run.msg_id:
             return
         entry = run.entry
         if msg_type == "status":
@@ -444,9 +442,7 @@ class KernelQueue:
 
     def _on_shell(self, msg: dict[str, Any]) -> None:
         run = self._run
-        # A finished entry is final: nothing that comes late (the server stopping ended it
-        # while its messages were on the way) may change it after it was answered.
-        if run is None or run.entry.terminal or msg["parent_header"].get("msg_id") != run.msg_id:
+        if run is None or msg["parent_header"].get("msg_id") != run.msg_id:
             return
         if msg["header"]["msg_type"] == "execute_reply":
             run.reply = msg["content"]
@@ -465,9 +461,7 @@ class KernelQueue:
 
     def _on_stdin(self, msg: dict[str, Any]) -> None:
         run = self._run
-        # A finished entry is final: nothing that comes late (the server stopping ended it
-        # while its messages were on the way) may change it after it was answered.
-        if run is None or run.entry.terminal or msg["parent_header"].get("msg_id") != run.msg_id:
+        if run is None or msg["parent_header"].get("msg_id") != run.msg_id:
             return
         if msg["header"]["msg_type"] == "input_request":
             entry = run.entry
@@ -564,6 +558,14 @@ class KernelQueue:
         entry.finished_at = utcnow()
         if self.running is entry:
             self.running = None
+        run = self._run
+        if run is not None and run.entry is entry:
+            # The execution ends with its entry: a finished entry is final, and whatever of
+            # it still arrives (the server stopping ended it while its messages were on the
+            # way) is ignored, as after any other end.
+            self._run = None
+            if not run.done.done():
+                run.done.set_result(None)
         self.engine._finished(entry, previous)
 
     def cancel_pending(self, reason: str) -> list[Entry]:
