@@ -7,16 +7,27 @@ from jupyter_canvas.base import SERVICES_KEY
 from jupyter_canvas.queue.models import EntryState
 
 
+async def sleeping_cell(
+    jp_serverapp: Any, kernel_id: str, queue: Any, text: str
+) -> tuple[dict[str, Any], Any, Any]:
+    """Send a cell that sleeps a second, then prints ``text``, to a ready kernel.
+
+    Returns the entry as POST answered it, the queue engine and the kernel's queue.
+    """
+    assert (await queue.run(kernel_id, "1"))["state"] == "done"  # the client exists
+    status, data = await queue.post(
+        kernel_id=kernel_id, code=f"import time; time.sleep(1); print({text!r})"
+    )
+    assert status == 202, data
+    engine = jp_serverapp.web_app.settings[SERVICES_KEY].queue
+    return data["entries"][0], engine, engine._kernels[kernel_id]
+
+
 async def test_stalled_readers_are_restarted_and_nothing_is_lost(
     jp_serverapp: Any, kernel_id: str, queue: Any
 ) -> None:
-    assert (await queue.run(kernel_id, "1"))["state"] == "done"  # the client exists
-    status, data = await queue.post(
-        kernel_id=kernel_id, code="import time; time.sleep(1); print('after')"
-    )
-    assert status == 202, data
-    entry_id = data["entries"][0]["id"]
-    kernel_queue = jp_serverapp.web_app.settings[SERVICES_KEY].queue._kernels[kernel_id]
+    posted, _engine, kernel_queue = await sleeping_cell(jp_serverapp, kernel_id, queue, "after")
+    entry_id = posted["id"]
     # Simulate receives that missed their wake-up (pyzmq's asyncio sockets were seen to do
     # this in bursts): the IOPub and shell readers wait on something that never comes,
     # while the cell's output, reply and idle pile up on their sockets.
@@ -34,17 +45,10 @@ async def test_stalled_readers_are_restarted_and_nothing_is_lost(
 async def test_an_entry_ended_by_the_server_stopping_is_not_changed_by_late_messages(
     jp_serverapp: Any, kernel_id: str, queue: Any
 ) -> None:
-    assert (await queue.run(kernel_id, "1"))["state"] == "done"  # the client exists
-    status, data = await queue.post(
-        kernel_id=kernel_id, code="import time; time.sleep(1); print('late')"
-    )
-    assert status == 202, data
-    (posted,) = data["entries"]
+    posted, engine, kernel_queue = await sleeping_cell(jp_serverapp, kernel_id, queue, "late")
     assert posted["state"] == "running"  # sent to the ready kernel before the answer
-    engine = jp_serverapp.web_app.settings[SERVICES_KEY].queue
     # What the server does when it stops: the running entry ends "server stopped", then
     # the clients close; the kernel's output and reply are already on their way.
-    kernel_queue = engine._kernels[kernel_id]
     kernel_queue._finish(engine.get(posted["id"]), EntryState.CANCELLED, reason="server stopped")
     answered = await queue.get(posted["id"])
     await asyncio.sleep(2)  # the output and the reply arrive meanwhile
