@@ -27,7 +27,7 @@ from typing import Any
 import nbformat
 import pytest
 from server_process import TOKEN, ServerProcess, servers_fixture, start  # noqa: F401  (fixture)
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
 
 SERVICES_KEY = "jupyter_canvas.services"
@@ -304,12 +304,15 @@ class Http:
             allow_nonstandard_methods=True,
         )
         try:
+            # raise_error=False only turns HTTP error codes into answers: a connection that
+            # fails or closes mid-request still raises (OSError when it is refused, an
+            # HTTPClientError of code 599, e.g. HTTPStreamClosedError, when the server closes
+            # it while the request is in flight, as a stopping server does).
             response = await self.client.fetch(request, raise_error=False)
-        except OSError:
-            assert self.server_may_stop
-            return 599, None
-        if response.code == 599:
-            assert self.server_may_stop, f"{method} {path}: {response.error}"
+        except (OSError, HTTPClientError) as err:
+            if isinstance(err, HTTPClientError) and err.code != 599:
+                raise
+            assert self.server_may_stop, f"{method} {path}: {err!r}"
             return 599, None
         text = response.body.decode() if response.body else ""
         return response.code, json.loads(text) if text else None
@@ -330,6 +333,35 @@ class Http:
 
     def close(self) -> None:
         self.client.close()
+
+
+async def test_a_request_in_flight_when_the_server_stops_counts_as_stopped() -> None:
+    """A server that stops closes the connections of requests it is still serving: the soak
+    clients take that (tornado's HTTPStreamClosedError, code 599) as the server stopping, as
+    they take a refused connection; CI once saw it fail the SIGTERM test below."""
+
+    async def close_mid_request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")  # the request arrived; answer nothing
+        writer.close()
+
+    listener = await asyncio.start_server(close_mid_request, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    stopping = Http(f"http://127.0.0.1:{port}/", max_clients=2, server_may_stop=True)
+    running = Http(f"http://127.0.0.1:{port}/", max_clients=2)
+    try:
+        assert await stopping.call("DELETE", "api/queue/x") == (599, None)
+        with pytest.raises(AssertionError, match="Stream closed"):
+            await running.call("DELETE", "api/queue/x")
+    finally:
+        stopping.close()
+        running.close()
+        listener.close()
+        await listener.wait_closed()
+    listener_port_gone = Http(f"http://127.0.0.1:{port}/", max_clients=2, server_may_stop=True)
+    try:  # and a refused connection, as before
+        assert await listener_port_gone.call("GET", "api/queue") == (599, None)
+    finally:
+        listener_port_gone.close()
 
 
 async def start_server(servers: list[ServerProcess], base: Path, *args: str) -> ServerProcess:
