@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
 TOKEN = "canvas-test-token"
 
@@ -109,9 +109,12 @@ class ServerProcess:
             request_timeout=timeout,
             allow_nonstandard_methods=True,
         )
-        response = await AsyncHTTPClient().fetch(request, raise_error=False)
-        if response.code == 599:
-            raise OSError(str(response.error))
+        try:
+            response = await AsyncHTTPClient().fetch(request, raise_error=False)
+        except HTTPClientError as err:  # 599: the connection failed or closed mid-request
+            if err.code != 599:
+                raise
+            raise OSError(str(err)) from err
         text = response.body.decode() if response.body else ""
         try:
             return response.code, json.loads(text) if text else None
