@@ -25,6 +25,8 @@ from jupyter_server.utils import ensure_async
 from pycrdt import Map, Text
 from tornado import web
 
+from ..notebook.files import NotebookFiles
+
 #: jupyter_server_ydoc names a notebook's room ``<format>:<type>:<file id>``.
 NOTEBOOK_ROOM_PREFIX = "json:notebook:"
 
@@ -68,6 +70,8 @@ class SharedNotebooks:
     def __init__(self, serverapp: Any, log: Logger) -> None:
         self._serverapp = serverapp
         self.log = log
+        #: The server's one owner of notebook files: every read and write of ours goes there.
+        self.files = NotebookFiles.of(serverapp, log)
 
     # -- the server's services, looked up when needed -------------------------------------
 
@@ -194,15 +198,11 @@ class SharedNotebooks:
         live = await self.live_notebook(file_id)
         if live is not None:
             return NotebookCells(path, cells_of_live_notebook(live), live, None)
-        model = await ensure_async(
-            self.contents_manager.get(path, content=True, type="notebook", format="json")
-        )
-        return cells_of_model(path, model)
+        return cells_of_model(path, await self.files.read(path))
 
     async def last_modified(self, path: str) -> Any:
         """The file's ``last_modified`` (a cheap look, no content)."""
-        model = await ensure_async(self.contents_manager.get(path, content=False))
-        return model.get("last_modified")
+        return await self.files.last_modified(path)
 
 
 def cells_of_model(path: str, model: dict[str, Any]) -> NotebookCells:

@@ -2,7 +2,8 @@
 
 A write goes through the notebook's live shared document when the notebook is open for
 collaboration (jupyter_server_ydoc then saves it with its own autosave, so the two never
-fight over the file), else through the contents manager.
+fight over the file), else into the file through
+:class:`~jupyter_canvas.notebook.files.NotebookFiles` (locked, atomic, never clobbering).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from dataclasses import dataclass
 from logging import Logger
 from typing import Any
 
-from jupyter_server.utils import ensure_async
 from tornado import web
 
 from .layout import CANVAS_METADATA_KEY, CellPlace, NotebookCell, PlaceDefaults
@@ -105,32 +105,35 @@ class LayoutStore:
         self, file_id: str, places: dict[str, CellPlace], *, live_allowed: bool = True
     ) -> WriteResult:
         path = self.path_of(file_id)
-        cm = self.shared.contents_manager
-        model = await ensure_async(cm.get(path, content=True, type="notebook", format="json"))
-        notebook = model["content"]
-        written: set[str] = set()
-        for cell in notebook.get("cells", []):
-            cell_id = cell.get("id")
-            if cell_id in places:
-                metadata = cell.setdefault("metadata", {})
-                value = places[cell_id].to_json()
-                if metadata.get(CANVAS_METADATA_KEY) != value:
-                    metadata[CANVAS_METADATA_KEY] = value
-                written.add(cell_id)
-        if not written:
-            return WriteResult(written, model.get("last_modified"), False)
-        # The notebook may have been opened for collaboration while we read it: then its
-        # room owns the file, and the places go into the live document instead.
-        live = await self.shared.live_notebook(file_id) if live_allowed else None
-        if live is not None:
-            values = {cell_id: places[cell_id].to_y() for cell_id in written}
+        opened: list[Any] = []
+
+        async def apply(notebook: Any) -> set[str]:
+            written: set[str] = set()
+            for cell in notebook.get("cells", []):
+                cell_id = cell.get("id")
+                if cell_id in places:
+                    metadata = cell.setdefault("metadata", {})
+                    value = places[cell_id].to_json()
+                    if metadata.get(CANVAS_METADATA_KEY) != value:
+                        metadata[CANVAS_METADATA_KEY] = value
+                    written.add(cell_id)
+            # The notebook may have been opened for collaboration while we read it: then its
+            # room owns the file, and the places go into the live document instead.
+            live = await self.shared.live_notebook(file_id) if written and live_allowed else None
+            if live is not None:
+                opened[:] = [live, written]
+                return set()
+            return written
+
+        result = await self.shared.files.update(path, apply)
+        if opened:
+            live, cells = opened
+            values = {cell_id: places[cell_id].to_y() for cell_id in cells}
             done = set_live_cell_metadata(live, values, CANVAS_METADATA_KEY, LIVE_ORIGIN)
             return WriteResult(done, None, True)
-        saved = await ensure_async(
-            cm.save({"type": "notebook", "format": "json", "content": notebook}, path)
-        )
-        self.log.debug("canvas: wrote %d place(s) to %s", len(written), path)
-        return WriteResult(written, saved.get("last_modified"), False)
+        if result.saved:
+            self.log.debug("canvas: wrote %d place(s) to %s", len(result.value), path)
+        return WriteResult(result.value, result.last_modified, False)
 
     async def _save_live_now(self, file_id: str, live: Any) -> bool:
         """Save the live document through jupyter_server_ydoc's own file loader.

@@ -14,7 +14,6 @@ from collections import defaultdict
 from typing import Any
 
 from jupyter_server.utils import ensure_async
-from tornado import web
 from traitlets import Float, Int
 from traitlets.config import LoggingConfigurable
 
@@ -62,25 +61,12 @@ class NotebookService(LoggingConfigurable):
         self.notebooks = SharedNotebooks(serverapp, self.log)
         self.writer = NotebookWriter(self)
         self._session_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self._file_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-
-    def file_lock(self, path: str) -> asyncio.Lock:
-        """Held while we read or write a notebook file: the contents manager writes files in
-        place, so a read during our own save would see an empty file."""
-        return self._file_locks[path]
+        #: The server's one owner of notebook files (shared with the canvas).
+        self.files = self.notebooks.files
 
     async def read_file(self, path: str) -> Any:
-        """The notebook model from the file (retrying briefly while someone else saves it)."""
-        cm = self.serverapp.contents_manager
-        for attempt in range(10):
-            try:
-                async with self.file_lock(path):
-                    return await ensure_async(cm.get(path, content=True, type="notebook"))
-            except web.HTTPError as err:
-                if err.status_code != 400 or "JSON" not in str(err) or attempt == 9:
-                    raise
-                await asyncio.sleep(0.05)
-        raise AssertionError("unreachable")
+        """The notebook model from the file."""
+        return await self.files.read(path)
 
     # -- the live document, when there is one ------------------------------------------------
     def file_id_or_none(self, path: str) -> str | None:

@@ -19,8 +19,8 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 import nbformat
-from jupyter_server.utils import ensure_async
 from pycrdt import Array, Map, Text
+from tornado import web
 
 from ..outputs import OutputChange
 from ..queue.models import Entry
@@ -223,22 +223,44 @@ class NotebookWriter:
         dirty = self._file_dirty.pop(path, {})
         if not dirty:
             return
-        cm = self.service.serverapp.contents_manager
-        model = await self.service.read_file(path)
-        notebook = model["content"]
-        for cell in notebook.cells:
-            sync = dirty.get(cell.get("id"))
-            if sync is None or cell.cell_type != "code":
-                continue
-            cell.outputs = [nbformat.from_dict(o) for o in sync.entry.outputs.to_json()]
-            cell.execution_count = sync.entry.execution_count
-        async with self.service.file_lock(path):
-            await ensure_async(
-                cm.save({"type": "notebook", "format": "json", "content": notebook}, path)
+
+        def apply(notebook: Any) -> bool:
+            # Applied by cell id onto the notebook as it is on disk now (again when it
+            # changed under us): a cell deleted meanwhile keeps its outputs only in the API.
+            changed = False
+            for cell in notebook.cells:
+                sync = dirty.get(cell.get("id"))
+                if sync is None or cell.cell_type != "code":
+                    continue
+                cell.outputs = [nbformat.from_dict(o) for o in sync.entry.outputs.to_json()]
+                cell.execution_count = sync.entry.execution_count
+                changed = True
+            return changed
+
+        try:
+            await self.service.files.update(path, apply)
+        except web.HTTPError as err:
+            if err.status_code != 404:
+                self._keep_dirty(path, dirty)
+                raise
+            # Deleted (or moved away from this path): the outputs stay in the API only.
+            self.log.warning(
+                "jupyter_canvas: %s is gone; outputs of %d cell(s) kept only in the API",
+                path,
+                len(dirty),
             )
+        except BaseException:
+            self._keep_dirty(path, dirty)
+            raise
         for sync in dirty.values():
             if sync.finished and self._cells.get((sync.path, sync.cell_id)) is sync:
                 del self._cells[(sync.path, sync.cell_id)]
+
+    def _keep_dirty(self, path: str, dirty: dict[str, CellSync]) -> None:
+        """Not written: keep them pending (newer changes of the same cells win)."""
+        pending = self._file_dirty[path]
+        for cell_id, sync in dirty.items():
+            pending.setdefault(cell_id, sync)
 
     async def flush_all(self) -> None:
         """Write everything pending now (the server is stopping)."""
