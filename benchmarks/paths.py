@@ -121,6 +121,9 @@ class BenchPath:
 
     name = ""
     label = ""
+    #: Options of a server of its own for this path (measured on that server's kernel, in the
+    #: per-cell rounds only); empty: the shared server and kernel.
+    server_args: tuple[str, ...] = ()
 
     def __init__(self, server: BenchServer, kernel_id: str) -> None:
         self.server = server
@@ -431,6 +434,15 @@ class KernelWebsocketPath(KernelChannelsPath):
                 )
 
 
+class StockKernelWebsocketPath(KernelWebsocketPath):
+    """The same websocket as jupyter_server serves it without jupyter_canvas's TCP_NODELAY
+    (``CanvasApp.kernel_websocket_nodelay=False`` on a server of its own)."""
+
+    name = "kernel_ws_stock"
+    label = "jupyter_server kernel websocket, stock (Nagle on)"
+    server_args = ("--CanvasApp.kernel_websocket_nodelay=False",)
+
+
 # -- 3. jupyter-server-nbmodel -------------------------------------------------------------------
 class NbmodelPath(BenchPath):
     """jupyter-server-nbmodel: ``POST .../execute``, then poll the ``Location`` it gives."""
@@ -630,5 +642,12 @@ class QueueWaitPath(_QueuePath):
 
 PATHS: dict[str, type[BenchPath]] = {
     cls.name: cls
-    for cls in (ZmqPath, KernelWebsocketPath, NbmodelPath, QueueEventsPath, QueueWaitPath)
+    for cls in (
+        ZmqPath,
+        KernelWebsocketPath,
+        StockKernelWebsocketPath,
+        NbmodelPath,
+        QueueEventsPath,
+        QueueWaitPath,
+    )
 }

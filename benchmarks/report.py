@@ -16,7 +16,8 @@ FLOOR = "zmq"
 #: What each path is called in the tables.
 PATH_LABELS = {
     "zmq": "1. jupyter_client over ZMQ (floor)",
-    "kernel_ws": "2. kernel websocket (JupyterLab)",
+    "kernel_ws": "2. kernel websocket (JupyterLab), TCP_NODELAY by jupyter_canvas",
+    "kernel_ws_stock": "2b. kernel websocket, stock jupyter_server (Nagle on)",
     "nbmodel": "3. jupyter-server-nbmodel (REST + poll)",
     "queue_events": "4. `POST /api/queue` + events websocket",
     "queue_wait": "5. `POST /api/queue` + `GET ?wait=`",

@@ -90,10 +90,21 @@ class Settings:
 
 
 # -- helpers -------------------------------------------------------------------------------------
+#: The servers of paths that need one of their own (``BenchPath.server_args``), with the
+#: kernel each path is measured on there.
+OwnServers = dict[str, tuple[BenchServer, str]]
+
+
 def make_path(
-    name: str, server: BenchServer, kernel_id: str, args: argparse.Namespace
+    name: str,
+    server: BenchServer,
+    kernel_id: str,
+    args: argparse.Namespace,
+    own: OwnServers | None = None,
 ) -> BenchPath:
-    """An instance of one path on one kernel."""
+    """An instance of one path on one kernel (on its own server when it has one)."""
+    if own and name in own:
+        server, kernel_id = own[name]
     path = PATHS[name](server, kernel_id)
     if isinstance(path, NbmodelPath):
         path.poll_interval = args.nbmodel_poll_ms / 1000
@@ -159,7 +170,11 @@ class Helper:
 
 # -- scenarios -----------------------------------------------------------------------------------
 async def per_cell_rounds(
-    server: BenchServer, kernel_id: str, settings: Settings, args: argparse.Namespace
+    server: BenchServer,
+    kernel_id: str,
+    settings: Settings,
+    args: argparse.Namespace,
+    own: OwnServers,
 ) -> dict[str, dict[str, Any]]:
     """Sequential latency, first output and a burst, for each path, in interleaved rounds."""
     names = settings.paths
@@ -171,17 +186,17 @@ async def per_cell_rounds(
         for name in order:
             if name in settings.failed:
                 continue
-            path = make_path(name, server, kernel_id, args)
+            path = make_path(name, server, kernel_id, args, own)
             try:
                 await path.open()
                 try:
                     for _ in range(5):  # warm the path (connections, the server's client)
                         await path.run_cell(TRIVIAL)
-                    cpu_start = server.cpu_seconds()
+                    cpu_start = path.server.cpu_seconds()  # the server this path talks to
                     for _ in range(settings.sequential_per_round):
                         sequential[name].append(await path.run_cell(TRIVIAL))
                     cpu[name].append(
-                        (server.cpu_seconds() - cpu_start) / settings.sequential_per_round
+                        (path.server.cpu_seconds() - cpu_start) / settings.sequential_per_round
                     )
                     for _ in range(settings.first_output_per_round):
                         first[name].append(await path.time_first_output(PRINT_ONE))
@@ -456,6 +471,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     server.start()
     log(f"jupyter server on port {server.port} (log: {server.log_path})")
+    own: OwnServers = {}
     try:
         await server.wait_ready()
         conn = server.connection()
@@ -463,8 +479,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         for name in settings.paths:
             results["paths"][name] = {}
         if not args.skip_per_cell:
+            for name in settings.paths:
+                if PATHS[name].server_args:
+                    other = BenchServer(extra_args=list(PATHS[name].server_args))
+                    own[name] = (other, "")
+                    other.start()
+                    await other.wait_ready()
+                    own[name] = (other, await other.start_ready_kernel(other.connection()))
+                    log(f"{name}: its own server on port {other.port}")
             log(f"kernel {kernel_id}; per-cell rounds")
-            per_cell = await per_cell_rounds(server, kernel_id, settings, args)
+            per_cell = await per_cell_rounds(server, kernel_id, settings, args, own)
             for name in settings.paths:
                 results["paths"][name].update(per_cell[name])
 
@@ -491,7 +515,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             kernels = [await server.start_ready_kernel(conn) for _ in range(settings.drain_kernels)]
             names = settings.paths
             for name in names[1:] + names[:1]:
-                if name in settings.failed:
+                if name in settings.failed or PATHS[name].server_args:
                     continue
                 try:
                     result = await drain(server, list(kernels), settings, name, args)
@@ -521,6 +545,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         close_zmq_clients()
         server.stop()
+        for other, _kernel in own.values():
+            other.stop()
     results["meta"]["load_after"] = [round(x, 2) for x in os.getloadavg()]
     for name, what in settings.failed.items():
         results["paths"].setdefault(name, {})["failed"] = what

@@ -12,6 +12,7 @@ from traitlets import Bool, Float, Int, Unicode
 from ._version import __version__
 from .base import SERVICES_KEY
 from .events.bus import EventBus
+from .kernel_websocket import enable_nodelay
 from .queue.engine import ExecutionQueue
 from .queue.journal import EntryJournal
 from .queue.spill import SpillStore
@@ -106,6 +107,14 @@ class CanvasApp(ExtensionApp):
     max_code_bytes = Int(
         1024 * 1024, config=True, help="Largest code of one entry accepted (413 beyond)."
     )
+    kernel_websocket_nodelay = Bool(
+        True,
+        config=True,
+        help="Set TCP_NODELAY on jupyter_server's kernel websockets (JupyterLab's path to a "
+        "kernel), so small messages are not held ~40 ms for a delayed ACK: the extension puts "
+        "a subclass of jupyter_server's connection class in place that changes nothing else. "
+        "Not done when ServerApp.kernel_websocket_connection_class is configured.",
+    )
 
     def initialize_settings(self) -> None:
         """Create the engines and put them where the handlers find them."""
@@ -155,6 +164,11 @@ class CanvasApp(ExtensionApp):
 
         for plugin in self._plugins():
             plugin.setup(self, self.services)
+
+        if self.kernel_websocket_nodelay:
+            enabled = enable_nodelay(serverapp, self.settings, self.log)
+            if enabled is not None:
+                self.log.info("jupyter_canvas: kernel websockets use %s", enabled.__name__)
 
     @staticmethod
     def _plugins() -> list[Any]:

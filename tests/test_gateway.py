@@ -553,3 +553,49 @@ async def test_gateway_lost(lonely_pair: tuple[GatewayProcess, GatewayServer]) -
         assert (await wait_entry(server, queued["id"]))["state"] == "cancelled"
         dead = await kernel_status(server, kernel_id, wait_for="dead")
         assert dead["status"] == "dead" and "could not connect" in dead["reason"], dead
+
+
+async def test_jupyterlabs_kernel_websocket_through_the_gateway_sends_without_delay(
+    server: GatewayServer, new_kernel: Callable[..., Any]
+) -> None:
+    """In gateway mode the extension puts jupyter_server's gateway websocket connection with
+    TCP_NODELAY in place, and JupyterLab's path to a gateway kernel works through it."""
+    kernel_id = await new_kernel()
+    assert "kernel websockets use NoDelayGatewayWebSocketConnection" in (
+        server.log_path.read_text()
+    )
+    request = HTTPRequest(
+        f"{server.ws_url}api/kernels/{kernel_id}/channels",
+        headers={"Authorization": f"token {TOKEN}"},
+    )
+    ws = await websocket_connect(request)
+    try:
+        msg_id = "nodelay-info"
+        ws.write_message(
+            json.dumps(
+                {
+                    "header": {
+                        "msg_id": msg_id,
+                        "msg_type": "kernel_info_request",
+                        "username": "test",
+                        "session": "nodelay-session",
+                        "version": "5.3",
+                        "date": "2026-01-01T00:00:00Z",
+                    },
+                    "parent_header": {},
+                    "metadata": {},
+                    "content": {},
+                    "channel": "shell",
+                    "buffers": [],
+                }
+            )
+        )
+        while True:
+            text = await asyncio.wait_for(ws.read_message(), 30)
+            assert text is not None
+            message = json.loads(text)
+            if message["parent_header"].get("msg_id") == msg_id and message["channel"] == "shell":
+                break
+        assert message["content"]["status"] == "ok"
+    finally:
+        ws.close()
