@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import posixpath
+import re
 from typing import TYPE_CHECKING, Any
 
 from jupyter_server.base.handlers import APIHandler
@@ -13,6 +16,63 @@ if TYPE_CHECKING:
     from .app import CanvasServices
 
 SERVICES_KEY = "jupyter_canvas.services"
+
+#: How deeply a request body may nest arrays and objects (no route needs more than a few).
+MAX_JSON_DEPTH = 64
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def normalize_path(path: str) -> str:
+    """An API path checked (relative, no ``..``) and normalized (``./a.ipynb`` is
+    ``a.ipynb``), as ``POST /api/queue`` and the ``path`` filters use it; else 400."""
+    if not path or "\0" in path or "\\" in path:
+        raise web.HTTPError(400, f"{path!r} is not a valid notebook path")
+    if path.startswith("/") or os.path.splitdrive(path)[0]:
+        raise web.HTTPError(400, f"{path!r}: give the path relative to the server root")
+    if ".." in path.split("/"):
+        raise web.HTTPError(400, f"{path!r}: a notebook path may not contain '..'")
+    return posixpath.normpath(path)
+
+
+def parse_json(body: bytes | str) -> Any:
+    """Parse a request body as JSON, or answer 400 saying what is wrong.
+
+    Refused: invalid UTF-8, invalid JSON, nesting deeper than :data:`MAX_JSON_DEPTH`, and a
+    lone surrogate (``"\\ud800"``) in any string or key: it is not text, and would fail
+    later when encoded (in a kernel message, the journal, a notebook).
+    """
+    if isinstance(body, bytes):
+        try:
+            body = body.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise web.HTTPError(400, f"request body is not valid UTF-8: {err}") from None
+    try:
+        data = json.loads(body)
+    except RecursionError:
+        raise web.HTTPError(
+            400, f"request body nests deeper than {MAX_JSON_DEPTH} levels"
+        ) from None
+    except ValueError as err:
+        raise web.HTTPError(400, f"request body is not valid JSON: {err}") from None
+    # Walked without recursion: depth and lone surrogates.
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                raise web.HTTPError(
+                    400, "request body holds a lone surrogate (\\ud800-\\udfff): not text"
+                )
+        elif isinstance(value, (dict, list)):
+            if depth > MAX_JSON_DEPTH:
+                raise web.HTTPError(400, f"request body nests deeper than {MAX_JSON_DEPTH} levels")
+            if isinstance(value, dict):
+                stack.extend((key, depth) for key in value)
+                stack.extend((item, depth + 1) for item in value.values())
+            else:
+                stack.extend((item, depth + 1) for item in value)
+    return data
 
 
 class CanvasHandlerMixin:
@@ -47,10 +107,7 @@ class CanvasAPIHandler(CanvasHandlerMixin, ExtensionHandlerMixin, APIHandler):
             )
         if not body:
             raise web.HTTPError(400, "request body is empty: send a JSON object")
-        try:
-            data = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as err:
-            raise web.HTTPError(400, f"request body is not valid JSON: {err}") from None
+        data = parse_json(body)
         if not isinstance(data, dict):
             raise web.HTTPError(400, "request body must be a JSON object")
         return data

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import posixpath
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from jupyter_server.utils import ensure_async
 from pycrdt import Map, Text
 from tornado import web
 
+from ..base import normalize_path
 from ..notebook.files import NotebookFiles
 
 #: jupyter_server_ydoc names a notebook's room ``<format>:<type>:<file id>``.
@@ -111,14 +111,7 @@ class SharedNotebooks:
         Answers 400 for a path that is absolute, climbs with ``..`` or is not a notebook, and
         404 for a notebook that does not exist, is hidden, or leaves the root through a link.
         """
-        if not path or "\0" in path or "\\" in path:
-            raise web.HTTPError(400, f"{path!r} is not a valid notebook path")
-        if path.startswith("/") or os.path.splitdrive(path)[0]:
-            raise web.HTTPError(400, f"{path!r}: give the path relative to the server root")
-        parts = path.split("/")
-        if ".." in parts:
-            raise web.HTTPError(400, f"{path!r}: a notebook path may not contain '..'")
-        normalized = posixpath.normpath(path)
+        normalized = normalize_path(path)
         cm = self.contents_manager
         try:
             model = await ensure_async(cm.get(normalized, content=False))

@@ -9,7 +9,7 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.utils import url_path_join
 from tornado import web
 
-from ..base import CanvasAPIHandler
+from ..base import CanvasAPIHandler, normalize_path
 from .engine import EntryNotFound, QueueError
 from .models import Entry, EntryState
 
@@ -35,6 +35,11 @@ class QueueAPIHandler(CanvasAPIHandler):
             self.raise_queue_error(err)
         assert model is not None
         return model
+
+    def path_filter(self) -> str | None:
+        """The ``path`` query filter, normalized as ``POST`` normalizes paths (400 if bad)."""
+        path = self.get_query_argument("path", None) or None
+        return None if path is None else normalize_path(path)
 
     def entry_json(self, entry: Entry, with_outputs: bool = True) -> dict[str, Any]:
         """The contract's model of an entry, with its current queue position."""
@@ -184,7 +189,7 @@ class QueueHandler(QueueAPIHandler):
         """List entries: running and queued first, in run order, then finished, newest first."""
         states = parse_states(self.get_query_argument("state", None))
         kernel_id = self.get_query_argument("kernel_id", None) or None
-        path = self.get_query_argument("path", None) or None
+        path = self.path_filter()
         listed = self.services.queue.list_entries(kernel_id=kernel_id, path=path, states=states)
         self.write_json(
             {"entries": [entry.to_json(pos, with_outputs=False) for entry, pos in listed]}
@@ -195,7 +200,7 @@ class QueueHandler(QueueAPIHandler):
     async def delete(self) -> None:
         """Clear the queue of one kernel or one notebook."""
         kernel_id = self.get_query_argument("kernel_id", None) or None
-        path = self.get_query_argument("path", None) or None
+        path = self.path_filter()
         if kernel_id is None and path is None:
             raise web.HTTPError(
                 400,
