@@ -281,13 +281,28 @@ class OutputList:
 
     def _update_display(self, content: dict[str, Any]) -> None:
         display_id = (content.get("transient") or {}).get("display_id")
-        for index in self._display_index.get(display_id or "", []):
+        self.update_display(display_id or "", content)
+
+    def update_display(self, display_id: str, content: dict[str, Any]) -> bool:
+        """Give every output shown with ``display_id`` the message's data and metadata.
+
+        Returns whether any output changed. A pending ``clear_output(wait=True)`` stays
+        pending: an update is not a new output.
+        """
+        indexes = self._display_index.get(display_id, [])
+        for index in indexes:
             old = self._outputs[index]
             new = dict(old)
             new["data"] = content.get("data", {})
             new["metadata"] = content.get("metadata", {})
             self._outputs[index] = new
             self._emit(OutputChange("replace", index, new))
+        return bool(indexes)
+
+    @property
+    def shows_display_ids(self) -> bool:
+        """Whether some output here carries a display id (a later update may change it)."""
+        return bool(self._display_index)
 
 
 def message_to_output(msg_type: str, content: dict[str, Any]) -> dict[str, Any] | None:

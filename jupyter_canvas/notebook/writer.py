@@ -9,12 +9,17 @@ middle of a run keeps every output.
 The shared document is edited in place: outputs are cleared with ``del outputs[:]``, stream
 text grows inside its ``Text``, display updates change keys of the existing output map;
 nothing nested is replaced (JupyterLab can render a half-replaced cell as empty).
+
+A finished cell whose outputs carry a display id stays followed while its entry is retained:
+an ``update_display_data`` sent while another cell runs changes it in the document or the
+file too, unless the cell was run again or its outputs changed under us meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +58,8 @@ class CellSync:
         self.again = False
         self.last_flush = 0.0
         self.listener: Any = None
+        #: The final state was written; only display updates can change the cell now.
+        self.settled = False
 
     def on_change(self, change: OutputChange) -> None:
         """An output changed: remember whether everything must be rewritten."""
@@ -69,15 +76,20 @@ class NotebookWriter:
         self._cells: dict[tuple[str, str], CellSync] = {}
         self._file_dirty: defaultdict[str, dict[str, CellSync]] = defaultdict(dict)
         self._file_tasks: dict[str, asyncio.Task[None]] = {}
+        #: Finished cells still followed for display updates (weak: gone with their entry).
+        self._shown: weakref.WeakValueDictionary[tuple[str, str], CellSync] = (
+            weakref.WeakValueDictionary()
+        )
 
     # -- what the queue tells us ---------
     async def cell_started(self, entry: Entry) -> None:
         """Clear the cell's outputs, mark it running, follow the entry's outputs."""
         sync = CellSync(entry)
-        previous = self._cells.get((sync.path, sync.cell_id))
-        if previous is not None:
-            self._detach(previous)
-        self._cells[(sync.path, sync.cell_id)] = sync
+        key = (sync.path, sync.cell_id)
+        for previous in (self._cells.get(key), self._shown.pop(key, None)):
+            if previous is not None:
+                self._detach(previous)
+        self._cells[key] = sync
 
         def changed(change: OutputChange) -> None:
             sync.on_change(change)
@@ -95,10 +107,16 @@ class NotebookWriter:
             return
         sync.execution_state = "idle"
         sync.finished = True
-        self._detach(sync)
+        key = (sync.path, sync.cell_id)
+        if entry.outputs.shows_display_ids:
+            # A later cell may update these outputs by display id: keep following them.
+            self._shown[key] = sync
+        else:
+            self._detach(sync)
         await self._flush(sync)
-        if self._cells.get((sync.path, sync.cell_id)) is sync and sync.target is not None:
-            del self._cells[(sync.path, sync.cell_id)]
+        sync.settled = True
+        if self._cells.get(key) is sync and sync.target is not None:
+            del self._cells[key]
 
     def _detach(self, sync: CellSync) -> None:
         if sync.listener is not None:
@@ -126,7 +144,15 @@ class NotebookWriter:
         sync.handle = None
         sync.flushing = asyncio.get_running_loop().create_task(self._flush(sync))
 
+    def _superseded(self, sync: CellSync) -> bool:
+        """Whether a finished cell's entry no longer owns the cell (it ran again since)."""
+        key = (sync.path, sync.cell_id)
+        owner = self._shown.get(key) or self._cells.get(key)
+        return sync.settled and owner is not sync
+
     async def _flush(self, sync: CellSync) -> None:
+        if self._superseded(sync):
+            return
         try:
             live = await self.service.live_document(sync.path)
             sync.last_flush = asyncio.get_running_loop().time()
@@ -144,11 +170,11 @@ class NotebookWriter:
                     sync.target = None
                     sync.reset = True
                 self._file_dirty[sync.path][sync.cell_id] = sync
-                self._ensure_file_flush(sync.path, soon=sync.finished)
+                self._ensure_file_flush(sync.path, soon=sync.finished and not sync.settled)
         finally:
             if sync.flushing is asyncio.current_task():
                 sync.flushing = None
-                if sync.again and not sync.finished:
+                if sync.again and (not sync.finished or sync.listener is not None):
                     sync.again = False
                     self._schedule(sync)
 
@@ -175,6 +201,9 @@ class NotebookWriter:
                 )
                 return
             youtputs = ycell.get("outputs")
+            if sync.settled:
+                self._update_settled(sync, youtputs, outputs)
+                return
             if not isinstance(youtputs, Array):
                 youtputs = ycell["outputs"] = Array()
             if sync.reset or len(youtputs) != len(sync.written):
@@ -195,6 +224,23 @@ class NotebookWriter:
                 ycell["execution_count"] = entry.execution_count
             if ycell.get("execution_state") != sync.execution_state:
                 ycell["execution_state"] = sync.execution_state
+
+    def _update_settled(self, sync: CellSync, youtputs: Any, outputs: list[dict[str, Any]]) -> None:
+        """Apply display updates to a finished cell's outputs, in place."""
+        if not isinstance(youtputs, Array) or len(youtputs) != len(outputs):
+            # A peer cleared or changed the outputs: they are theirs now; stop following.
+            self._detach(sync)
+            if self._shown.get((sync.path, sync.cell_id)) is sync:
+                del self._shown[(sync.path, sync.cell_id)]
+            return
+        written = sync.written if len(sync.written) == len(outputs) else []
+        for index, output in enumerate(outputs):
+            if output.get("output_type") == "stream":
+                continue  # only display outputs change once the cell finished
+            if index < len(written) and output is written[index]:
+                continue
+            _update_youtput(youtputs[index], output, output)
+        sync.written = outputs
 
     # -- the file ---------
     def _ensure_file_flush(self, path: str, soon: bool) -> None:

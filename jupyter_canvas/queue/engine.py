@@ -36,6 +36,7 @@ from .gateway import (
 )
 from .journal import EntryJournal
 from .models import Entry, EntryState, utcnow
+from .routing import KernelOutputs
 from .spill import SpillStore
 
 
@@ -181,6 +182,8 @@ class KernelQueue:
         #: The execution in flight when a gateway connection dropped (gateway kernels).
         self._run_at_drop: _Run | None = None
         self._readers: list[_Reader] = []
+        #: Where output messages go (widgets, display ids, the entry).
+        self.outputs = KernelOutputs(engine._output)
         self._stall_timer: asyncio.TimerHandle | None = None
         self._wake = asyncio.Event()
         # Cleared while the kernel restarts or shuts down: the worker starts nothing then.
@@ -437,8 +440,7 @@ class KernelQueue:
                 entry.execution_count = count
             return
         if msg_type in OUTPUT_MSG_TYPES:
-            entry.outputs.apply(msg_type, content)
-            self.engine._output(entry, msg_type, content)
+            self.outputs.apply(entry, msg_type, content)
 
     def _on_shell(self, msg: dict[str, Any]) -> None:
         run = self._run
@@ -591,6 +593,7 @@ class KernelQueue:
             run.done.set_result(None)
         self.cancel_pending(reason)
         self.close_client()
+        self.outputs.reset()
         if restarting:
             self._available.clear()
 
