@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -131,10 +132,14 @@ class CanvasApp(ExtensionApp):
             kernel_ready_timeout=self.kernel_ready_timeout,
             log=self.log,
         )
+        # This server run's id: what it keeps on disk is under it (see serverdirs.py), and
+        # the journal rows it writes carry it.
+        self.run_id = uuid.uuid4().hex
         queue.spills = SpillStore(
             Path(serverapp.runtime_dir) / "jupyter_canvas" / "streams",
             self.stream_spill_limit,
             self.log,
+            run_id=self.run_id,
         )
         if self.journal:
             journal_path = Path(
@@ -146,6 +151,7 @@ class CanvasApp(ExtensionApp):
                 retain_seconds=self.retain_seconds,
                 max_output_bytes=self.journal_output_bytes,
                 log=self.log,
+                run_id=self.run_id,
             )
             queue.add_transition_hook(queue.journal.record)
         lifecycle = KernelLifecycle(km, log=self.log)
@@ -215,6 +221,8 @@ class CanvasApp(ExtensionApp):
             await plugin.stop(self, self.services)
         if self.services.queue.journal is not None:
             await self.services.queue.journal.close()
+        if self.services.queue.spills is not None:
+            self.services.queue.spills.close()
 
 
 main = launch_new_instance = CanvasApp.launch_instance

@@ -1,14 +1,20 @@
 """A small SQLite journal of entries, so results outlive the server process.
 
-Every entry is written when it is queued, when it starts and when it finishes (batched, in a
-worker thread: the event loop never waits on the disk). After a restart:
+Every entry is written when it is queued, when it starts and when it finishes, and a running
+entry's outputs as they arrive (batched, in a worker thread: the event loop never waits on
+the disk). After a restart:
 
 - ``GET /api/queue/<id>`` answers finished entries from the journal;
 - entries that were queued or running when the server stopped (even if it was killed)
-  answer ``cancelled`` with the reason "server stopped".
+  answer ``cancelled`` with the reason "server stopped", with the outputs they had.
 
 The journal is bounded like the in-memory retention (count and age), and each entry's
 outputs are kept up to a size cap.
+
+Several servers may share one journal (one data directory). Each row records the server
+*run* that wrote it (``run``), and each run holds a lock under ``<journal dir>/servers/``
+(:mod:`jupyter_canvas.serverdirs`) while it lives: a server closes out and prunes only its
+own rows and those of dead runs, never a live server's.
 """
 
 from __future__ import annotations
@@ -23,7 +29,12 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from ..outputs import OutputChange
+from ..serverdirs import ServerDir, alive_runs
 from .models import Entry, EntryState, isoformat, utcnow
+
+#: Seconds between two journal writes of a running entry's outputs.
+OUTPUT_BATCH_SECONDS = 0.5
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -54,6 +65,7 @@ class EntryJournal:
         retain_seconds: float,
         max_output_bytes: int,
         log: logging.Logger | None = None,
+        run_id: str = "",
     ) -> None:
         self.path = path
         self.retain_finished = retain_finished
@@ -65,7 +77,12 @@ class EntryJournal:
         self._db: sqlite3.Connection | None = None
         # Entries of this run answer from memory while retained; the journal answers only
         # for earlier runs of the server.
-        self._run_id = uuid.uuid4().hex
+        self._run_id = run_id or uuid.uuid4().hex
+        self._servers = ServerDir(path.parent / "servers", self._run_id)
+        #: Running entries whose outputs are followed, and those changed since last written.
+        self._following: dict[str, tuple[Entry, Any]] = {}
+        self._outputs_changed: set[str] = set()
+        self._outputs_task: asyncio.Task[None] | None = None
         self._pending: dict[str, tuple[str, str | None, str]] = {}
         self._flush_task: asyncio.Task[None] | None = None
         # Finished entries written since the last prune: pruning every batch sorted the
@@ -84,6 +101,7 @@ class EntryJournal:
 
     def _open_sync(self) -> int:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._servers.claim()
         db = sqlite3.connect(self.path, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
@@ -93,13 +111,31 @@ class EntryJournal:
             # A journal written before entries recorded their run: those are all from
             # earlier runs, which is what an empty run says.
             db.execute("ALTER TABLE entries ADD COLUMN run TEXT NOT NULL DEFAULT ''")
+        self._db = db
+        closed = self._close_out_dead_sync()
+        self._prune_sync()
+        return closed
+
+    def _others_alive(self) -> list[str]:
+        """The runs of other servers that still run (their rows are not ours to touch)."""
+        return sorted(alive_runs(self._servers.base) - {self._run_id})
+
+    def _close_out_dead_sync(self, entry_id: str | None = None) -> int:
+        """Entries left open by servers that are gone: ``cancelled``, "server stopped"."""
+        assert self._db is not None
+        db = self._db
+        keep = [self._run_id, *self._others_alive()]
+        query = (
+            f"SELECT id, model FROM entries WHERE state IN ({','.join('?' * len(_OPEN_STATES))})"
+            f" AND run NOT IN ({','.join('?' * len(keep))})"
+        )
+        args: list[Any] = [*_OPEN_STATES, *keep]
+        if entry_id is not None:
+            query += " AND id = ?"
+            args.append(entry_id)
         now = isoformat(utcnow())
         closed = 0
-        rows = db.execute(
-            f"SELECT id, model FROM entries WHERE state IN ({','.join('?' * len(_OPEN_STATES))})",
-            _OPEN_STATES,
-        ).fetchall()
-        for entry_id, text in rows:
+        for row_id, text in db.execute(query, args).fetchall():
             model = json.loads(text)
             model.update(
                 state=EntryState.CANCELLED.value,
@@ -109,12 +145,10 @@ class EntryJournal:
             )
             db.execute(
                 "UPDATE entries SET state=?, finished_at=?, model=? WHERE id=?",
-                (model["state"], model["finished_at"], json.dumps(model), entry_id),
+                (model["state"], model["finished_at"], json.dumps(model), row_id),
             )
             closed += 1
         db.commit()
-        self._db = db
-        self._prune_sync()
         return closed
 
     async def close(self) -> None:
@@ -122,11 +156,19 @@ class EntryJournal:
         task, self._flush_task = self._flush_task, None
         if task is not None:
             task.cancel()
+        outputs_task, self._outputs_task = self._outputs_task, None
+        if outputs_task is not None:
+            outputs_task.cancel()
+        self._stage_changed_outputs()
+        for entry, listener in self._following.values():
+            entry.outputs.remove_listener(listener)
+        self._following.clear()
         await self.flush()
         if self._db is not None:
             await self._run(self._prune_sync)
             await self._run(self._db.close)
             self._db = None
+        self._servers.release()
         self._executor.shutdown(wait=False)
 
     async def _run(self, function: Any, *args: Any) -> Any:
@@ -137,12 +179,48 @@ class EntryJournal:
         """Remember the entry's current state (written within a moment)."""
         if self._db is None:
             return
-        model = entry.to_json(None, with_outputs=entry.terminal)
         if entry.terminal:
-            model["outputs"] = self._capped_outputs(model["outputs"])
+            self._unfollow(entry.id)
+        elif entry.state is not EntryState.QUEUED and entry.id not in self._following:
+            self._follow(entry)
+        self._stage(entry)
+
+    def _stage(self, entry: Entry) -> None:
+        model = entry.to_json(None, with_outputs=True)
+        model["outputs"] = self._capped_outputs(model["outputs"])
         self._pending[entry.id] = (entry.state.value, model["finished_at"], json.dumps(model))
         if self._flush_task is None:
             self._flush_task = asyncio.get_running_loop().create_task(self._flush_soon())
+
+    # -- a running entry's outputs, as they arrive ------------------------------------------------
+    def _follow(self, entry: Entry) -> None:
+        def changed(change: OutputChange) -> None:
+            self._outputs_changed.add(entry.id)
+            if self._outputs_task is None:
+                self._outputs_task = asyncio.get_running_loop().create_task(
+                    self._write_outputs_soon()
+                )
+
+        entry.outputs.add_listener(changed)
+        self._following[entry.id] = (entry, changed)
+
+    def _unfollow(self, entry_id: str) -> None:
+        followed = self._following.pop(entry_id, None)
+        self._outputs_changed.discard(entry_id)
+        if followed is not None:
+            followed[0].outputs.remove_listener(followed[1])
+
+    async def _write_outputs_soon(self) -> None:
+        await asyncio.sleep(OUTPUT_BATCH_SECONDS)
+        self._outputs_task = None
+        self._stage_changed_outputs()
+
+    def _stage_changed_outputs(self) -> None:
+        changed, self._outputs_changed = self._outputs_changed, set()
+        for entry_id in changed:
+            followed = self._following.get(entry_id)
+            if followed is not None and not followed[0].terminal:
+                self._stage(followed[0])
 
     def _capped_outputs(self, outputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         kept: list[dict[str, Any]] = []
@@ -201,21 +279,24 @@ class EntryJournal:
         assert self._db is not None
         db = self._db
         self._finished_since_prune = 0
+        # Rows of other live servers are theirs to prune: ours and dead runs' are pruned.
+        others = self._others_alive()
+        mine = f"run NOT IN ({','.join('?' * len(others))})" if others else "1"
         # The newest retain_finished finished entries stay: everything finished before the
         # oldest of them goes (a walk of the finished_at index, not a sort of the table).
         db.execute(
-            "DELETE FROM entries WHERE finished_at IS NOT NULL AND finished_at < ("
-            "SELECT finished_at FROM entries WHERE finished_at IS NOT NULL "
+            f"DELETE FROM entries WHERE {mine} AND finished_at IS NOT NULL AND finished_at < ("
+            f"SELECT finished_at FROM entries WHERE {mine} AND finished_at IS NOT NULL "
             "ORDER BY finished_at DESC LIMIT 1 OFFSET ?)",
-            (max(self.retain_finished - 1, 0),),
+            (*others, *others, max(self.retain_finished - 1, 0)),
         )
         if self.retain_finished <= 0:
-            db.execute("DELETE FROM entries WHERE finished_at IS NOT NULL")
+            db.execute(f"DELETE FROM entries WHERE {mine} AND finished_at IS NOT NULL", others)
         if self.retain_seconds > 0:
             horizon = datetime.now(timezone.utc) - timedelta(seconds=self.retain_seconds)
             db.execute(
-                "DELETE FROM entries WHERE finished_at IS NOT NULL AND finished_at < ?",
-                (isoformat(horizon),),
+                f"DELETE FROM entries WHERE {mine} AND finished_at IS NOT NULL AND finished_at < ?",
+                (*others, isoformat(horizon)),
             )
         db.commit()
 
@@ -229,10 +310,13 @@ class EntryJournal:
     def _lookup_sync(self, entry_id: str) -> dict[str, Any] | None:
         assert self._db is not None
         row = self._db.execute(
-            "SELECT model FROM entries WHERE id=? AND run != ?", (entry_id, self._run_id)
+            "SELECT model, state FROM entries WHERE id=? AND run != ?", (entry_id, self._run_id)
         ).fetchone()
         if row is None:
             return None
+        if row[1] in _OPEN_STATES and self._close_out_dead_sync(entry_id):
+            # Its server died while this one runs: it answers as any other stopped entry.
+            row = self._db.execute("SELECT model FROM entries WHERE id=?", (entry_id,)).fetchone()
         model: dict[str, Any] = json.loads(row[0])
         if self.retain_seconds > 0 and model.get("finished_at"):
             finished = datetime.fromisoformat(model["finished_at"].replace("Z", "+00:00"))

@@ -3,7 +3,7 @@
 Outputs keep only the head and the tail of a stream past the cap; a :class:`SpillFile` per
 cut stream receives everything, buffered in memory for a moment and appended to a file in
 a worker thread (the event loop never waits on the disk). Files go when their entry is no
-longer retained.
+longer retained, and all of them when the server stops.
 """
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import shutil
+import uuid
 from pathlib import Path
 
 from ..outputs import SpillFactory, SpillWriter
+from ..serverdirs import ServerDir
 
 
 class SpillFile:
@@ -67,16 +68,27 @@ def _append(path: Path, text: str) -> None:
 
 
 class SpillStore:
-    """The spill files of all entries, in one directory of the server's runtime dir."""
+    """The spill files of all entries, in this server's own directory under ``base``.
 
-    def __init__(self, directory: Path, limit: int, log: logging.Logger | None = None) -> None:
-        self.directory = directory
+    ``base`` (``<runtime dir>/jupyter_canvas/streams``) is shared by every server of the
+    user: each server run claims ``base/<run id>/`` (see :mod:`jupyter_canvas.serverdirs`),
+    removes the directories of dead servers, never those of live ones, and removes its own
+    when it stops.
+    """
+
+    def __init__(
+        self, base: Path, limit: int, log: logging.Logger | None = None, run_id: str = ""
+    ) -> None:
+        self.owned = ServerDir(base, run_id or uuid.uuid4().hex)
+        self.directory = self.owned.claim()
         self.limit = limit
         self.log = log or logging.getLogger(__name__)
         self._files: dict[tuple[str, int], SpillFile] = {}
-        # Left over from an earlier run of the server: nothing refers to them any more.
-        shutil.rmtree(directory, ignore_errors=True)
-        directory.mkdir(parents=True, exist_ok=True)
+
+    def close(self) -> None:
+        """Remove this server's spill files (it is stopping: nothing can fetch them)."""
+        self._files.clear()
+        self.owned.release()
 
     def factory(self, entry_id: str) -> SpillFactory:
         """A spill factory for one entry's :class:`~jupyter_canvas.outputs.OutputList`."""
