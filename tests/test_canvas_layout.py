@@ -12,6 +12,7 @@ from jupyter_canvas.canvas.layout import (
     NotebookCell,
     PlaceDefaults,
     build_graphs,
+    default_places,
     descendants,
     heading_level,
     initial_places,
@@ -130,6 +131,7 @@ def test_places_from_metadata_ganimede_and_defaults() -> None:
         "width": 600,
         "height": 120,
         "collapsed": False,
+        "placed": False,
     }
     assert places["b"].to_json() == {
         "x": 10,
@@ -137,15 +139,71 @@ def test_places_from_metadata_ganimede_and_defaults() -> None:
         "width": 300,
         "height": 120,
         "collapsed": False,
+        "placed": True,
     }
-    # c has no place: stacked under b.
-    assert places["c"] == CellPlace(10, 640, 600, 120)
+    # c has no place: its default one, in the column of the cells without a heading.
+    assert places["c"] == CellPlace(0, 280, 600, 120, placed=False)
     assert places["d"] == CellPlace(3, 7, 100, 50)
     # jupyter_canvas wins over Ganimede's metadata.
     assert places["e"].to_json()["x"] == -5 and places["e"].to_json()["y"] == 2.5
     # An unreadable place counts as none.
     assert cells[5].stored is None
     assert cells[0].stored is None and cells[3].stored is None and cells[3].ganimede is not None
+
+
+def test_default_places_are_columns_of_heading_groups() -> None:
+    cells = [
+        ("intro", None),
+        ("A", 1),
+        ("a1", None),
+        ("B", 2),
+        ("b1", None),
+        ("C", 1),
+        ("c1", None),
+        ("c2", None),
+    ]
+    places = default_places(cells, DEFAULTS)
+    assert not any(place.placed for place in places.values())
+    # Cells before the first heading, then one column per top-level heading, side by side.
+    assert {places[c].x for c in ("intro",)} == {0}
+    column_a = 600 + 80
+    # A's column holds a nested group (B): two frame paddings wider.
+    column_c = column_a + 600 + 2 * 20 * 2 + 80
+    assert places["A"].x == places["a1"].x == column_a + 20
+    assert places["B"].x == places["b1"].x == column_a + 40
+    assert places["C"].x == places["c1"].x == places["c2"].x == column_c + 20
+    # Top to bottom in a column, with room for the frames.
+    assert [places[c].y for c in ("A", "a1", "B", "b1")] == [20, 160, 320, 460]
+    assert [places[c].y for c in ("C", "c1", "c2")] == [20, 160, 300]
+    # No two default places overlap.
+    boxes = list(places.values())
+    for i, p in enumerate(boxes):
+        for q in boxes[i + 1 :]:
+            assert (
+                p.x + p.width <= q.x
+                or q.x + q.width <= p.x
+                or p.y + p.height <= q.y
+                or q.y + q.height <= p.y
+            )
+
+
+def test_placed_is_stored_only_when_false() -> None:
+    chosen = CellPlace(1, 2, 3, 4)
+    assert "placed" not in chosen.to_metadata()
+    assert CellPlace(1, 2, 3, 4, placed=False).to_metadata()["placed"] is False
+    # A stored place without the field was placed by someone (files written before it).
+    cell = NotebookCell.from_parts("a", "code", "", {"jupyter_canvas": {"x": 1, "y": 2}}, DEFAULTS)
+    assert cell.stored is not None and cell.stored.placed
+    # A stored default place (folded, say) keeps its folding and takes the default position.
+    folded = NotebookCell.from_parts(
+        "b",
+        "code",
+        "",
+        {"jupyter_canvas": {"x": 500, "y": 900, "collapsed": True, "placed": False}},
+        DEFAULTS,
+    )
+    place = initial_places([folded], DEFAULTS)["b"]
+    assert (place.x, place.y, place.collapsed, place.placed) == (0, 0, True, False)
 
 
 def test_place_merge_ignores_invalid_fields() -> None:
@@ -179,6 +237,7 @@ def test_parse_moves_accepts_partial_moves() -> None:
         ({"cells": {"a": {"width": -1}}}, "width must be a number between 0"),
         ({"cells": {"a": {"height": 2e9}}}, "height must be a number between 0"),
         ({"cells": {"a": {"collapsed": 1}}}, "collapsed must be true or false"),
+        ({"cells": {"a": {"placed": "yes"}}}, "placed must be true or false"),
         ({"cells": {"a": {"x": 1}}, "extra": 1}, "unknown field(s) extra"),
     ],
 )

@@ -104,12 +104,14 @@ async def test_room_follows_live_edits(jp_ws_fetch: Any, file_id: str, canvas_ma
         live.append_cell({"cell_type": "markdown", "source": "## N", "id": "N", "metadata": {}})
         await wait_until(lambda: peer.place("N") is not None, what="the added cell")
         assert peer.graph("pc_graph") == {"A": ["x", "B"], "B": ["y"], "C": ["z", "N"], "N": []}
+        # Its default place: in C's column, nested in C's frame.
         assert peer.place("N") == {
-            "x": 0,
-            "y": 840,
+            "x": 800,
+            "y": 320,
             "width": 600,
             "height": 120,
             "collapsed": False,
+            "placed": False,
         }
         # A cell removed.
         del live.ycells[1]
@@ -124,7 +126,14 @@ async def test_room_follows_live_edits(jp_ws_fetch: Any, file_id: str, canvas_ma
         y_metadata = live_cell(live, "y")["metadata"]
         y_metadata["jupyter_canvas"] = {"x": 7.0, "y": 8.0, "width": 9.0, "height": 10.0}
         await wait_until(lambda: peer.place("y")["x"] == 7, what="the metadata edit")
-        assert peer.place("y") == {"x": 7, "y": 8, "width": 9, "height": 10, "collapsed": False}
+        assert peer.place("y") == {
+            "x": 7,
+            "y": 8,
+            "width": 9,
+            "height": 10,
+            "collapsed": False,
+            "placed": True,
+        }
         assert peer.notebook.get("order") == ["A", "B", "y", "C", "z", "N"]
 
 

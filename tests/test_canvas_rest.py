@@ -32,9 +32,25 @@ async def test_get_layout_defaults_and_graphs(api: Any, notebook: Path) -> None:
     assert layout["file_id"]
     assert layout["room"] == f"api/canvas/room/{layout['file_id']}"
     assert list(layout["cells"]) == ["A", "x", "B", "y", "C", "z"]
-    # No stored place: stacked top to bottom, 600 x 120, 20 apart.
-    assert [layout["cells"][c]["y"] for c in layout["cells"]] == [0, 140, 280, 420, 560, 700]
-    assert layout["cells"]["A"] == {"x": 0, "y": 0, "width": 600, "height": 120, "collapsed": False}
+    # No stored place: a column per top-level heading group, 600 x 120, 20 apart, with room
+    # for the frames (B's group nests in A's); none of them placed by anyone.
+    places = {c: (p["x"], p["y"]) for c, p in layout["cells"].items()}
+    assert places == {
+        "A": (20, 20),
+        "x": (20, 160),
+        "B": (40, 320),
+        "y": (40, 460),
+        "C": (780, 20),
+        "z": (780, 160),
+    }
+    assert layout["cells"]["A"] == {
+        "x": 20,
+        "y": 20,
+        "width": 600,
+        "height": 120,
+        "collapsed": False,
+        "placed": False,
+    }
     assert layout["pc_graph"] == {"A": ["x", "B"], "B": ["y"], "C": ["z"]}
     assert layout["np_graph"] == {"A": ["C"], "C": []}
     # Reading does not write anything.
@@ -54,10 +70,31 @@ async def test_get_layout_reads_ganimede_metadata(api: Any, jp_root_dir: Path) -
     status, layout = await api("GET", "api", "canvas", "layout", "gm.ipynb")
     assert status == 200, layout
     cells = layout["cells"]
-    assert cells["a"] == {"x": 300, "y": 40, "width": 500, "height": 90, "collapsed": False}
-    assert cells["b"] == {"x": 9, "y": 8, "width": 600, "height": 120, "collapsed": True}
-    # Unreadable Ganimede metadata: a default place under b.
-    assert cells["c"] == {"x": 9, "y": 148, "width": 600, "height": 120, "collapsed": False}
+    assert cells["a"] == {
+        "x": 300,
+        "y": 40,
+        "width": 500,
+        "height": 90,
+        "collapsed": False,
+        "placed": True,
+    }
+    assert cells["b"] == {
+        "x": 9,
+        "y": 8,
+        "width": 600,
+        "height": 120,
+        "collapsed": True,
+        "placed": True,
+    }
+    # Unreadable Ganimede metadata: a default place (third in the column of unheaded cells).
+    assert cells["c"] == {
+        "x": 0,
+        "y": 280,
+        "width": 600,
+        "height": 120,
+        "collapsed": False,
+        "placed": False,
+    }
 
 
 async def test_get_layout_errors(api: Any, jp_root_dir: Path, tmp_path: Path) -> None:
@@ -106,15 +143,25 @@ async def test_patch_moves_reach_the_file(api: Any, notebook: Path) -> None:
         "width": 600,
         "height": 120,
         "collapsed": False,
+        "placed": True,  # moved: placed by someone, laid out by no one
     }
     assert layout["cells"]["B"]["collapsed"] is True
+    assert layout["cells"]["B"]["placed"] is False  # folded, not moved
     # GET answers from the open room.
     status, again = await api("GET", *path)
     assert again["cells"] == layout["cells"]
     await wait_until(lambda: set(stored_places(notebook)) == {"x", "B"}, what="moves on disk")
     stored = stored_places(notebook)
     assert stored["x"] == {"x": 40, "y": 320, "width": 600, "height": 120, "collapsed": False}
-    assert stored["B"] == {"x": 0, "y": 280, "width": 600, "height": 120, "collapsed": True}
+    # A default place is stored with "placed": false (a moved one without the field).
+    assert stored["B"] == {
+        "x": 40,
+        "y": 320,
+        "width": 600,
+        "height": 120,
+        "collapsed": True,
+        "placed": False,
+    }
 
 
 async def test_patch_errors_change_nothing(api: Any, notebook: Path) -> None:
@@ -130,5 +177,5 @@ async def test_patch_errors_change_nothing(api: Any, notebook: Path) -> None:
     )
     assert status == 404, body
     status, layout = await api("GET", *path)
-    assert layout["cells"]["x"]["x"] == 0
+    assert (layout["cells"]["x"]["x"], layout["cells"]["x"]["placed"]) == (20, False)
     assert stored_places(notebook) == {}

@@ -151,7 +151,7 @@ async def test_moves_survive_a_server_restart(server_home: dict[str, Any]) -> No
     # The server stopped: its last save wrote both moves.
     assert stored_places(notebook) == {
         "x": {"x": 410, "y": -20, "width": 600, "height": 120, "collapsed": False},
-        "y": {"x": 55, "y": 280, "width": 600, "height": 120, "collapsed": True},
+        "y": {"x": 55, "y": 300, "width": 600, "height": 120, "collapsed": True},
     }
     async with jupyter_server(server_home) as url:
         layout = await fetch_json(f"{url}/api/canvas/layout/restart.ipynb")
@@ -162,14 +162,16 @@ async def test_moves_survive_a_server_restart(server_home: dict[str, Any]) -> No
             "width": 600,
             "height": 120,
             "collapsed": False,
+            "placed": True,
         }
         assert layout["cells"]["y"]["collapsed"] is True
         async with peer_of(url, file_id) as peer:
             assert peer.place("x")["x"] == 410
             assert peer.place("A") == {
-                "x": 0,
-                "y": 0,
+                "x": 20,
+                "y": 20,
                 "width": 600,
                 "height": 120,
                 "collapsed": False,
+                "placed": False,
             }

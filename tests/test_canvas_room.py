@@ -40,11 +40,12 @@ def file_id(canvas_manager: Any, notebook: Path) -> str:
 async def test_two_peers_see_each_others_moves(jp_ws_fetch: Any, file_id: str) -> None:
     async with room_peer(jp_ws_fetch, file_id) as alice, room_peer(jp_ws_fetch, file_id) as bob:
         assert alice.place("x") == {
-            "x": 0,
-            "y": 140,
+            "x": 20,
+            "y": 160,
             "width": 600,
             "height": 120,
             "collapsed": False,
+            "placed": False,
         }
         assert bob.graph("pc_graph") == {"A": ["x", "B"], "B": ["y"], "C": ["z"]}
         assert bob.graph("np_graph") == {"A": ["C"], "C": []}
@@ -57,6 +58,12 @@ async def test_two_peers_see_each_others_moves(jp_ws_fetch: Any, file_id: str) -
         await wait_until(lambda: alice.place("z")["collapsed"], what="alice sees bob's move")
         assert alice.place("z")["width"] == 320
         assert bob.place("x")["y"] == -40
+        # Alice moved x without saying "placed" (a client that predates it): the server
+        # marks it placed for every peer, so no canvas lays it out again; z was only
+        # folded and stays a default place.
+        await wait_until(lambda: bob.place("x")["placed"] is True, what="x marked placed")
+        assert alice.place("x")["placed"] is True
+        assert alice.place("z")["placed"] is False
 
 
 async def test_patch_reaches_a_connected_peer(api: Any, jp_ws_fetch: Any, file_id: str) -> None:
@@ -66,7 +73,8 @@ async def test_patch_reaches_a_connected_peer(api: Any, jp_ws_fetch: Any, file_i
         )
         assert status == 200, layout
         await wait_until(lambda: peer.place("y")["x"] == 77, what="the PATCH in the room")
-        assert peer.place("y")["y"] == 420
+        assert peer.place("y")["y"] == 460
+        assert peer.place("y")["placed"] is True
 
 
 async def test_move_reaches_disk_within_the_debounce(
@@ -139,18 +147,28 @@ async def test_out_of_band_change_reloads_the_layout(
         await asyncio.sleep(0.05)  # make sure the modification time moves on
         nbformat.write(data, notebook)
         await wait_until(lambda: peer.place("x") and peer.place("x")["x"] == 1, what="reload")
-        assert peer.place("x") == {"x": 1, "y": 2, "width": 3, "height": 4, "collapsed": False}
+        assert peer.place("x") == {
+            "x": 1,
+            "y": 2,
+            "width": 3,
+            "height": 4,
+            "collapsed": False,
+            "placed": True,
+        }
         assert peer.place("z") is None
         assert peer.graph("pc_graph") == {"A": ["D", "B"], "D": ["x"], "B": ["y"], "C": []}
         assert peer.graph("np_graph") == {"A": ["C"], "C": []}
-        # The new heading got a default place under A.
+        # The new heading got a default place under A, nested in A's frame.
         assert peer.place("D") == {
-            "x": 0,
-            "y": 140,
+            "x": 40,
+            "y": 180,
             "width": 600,
             "height": 120,
             "collapsed": False,
+            "placed": False,
         }
+        # B's default place followed: it is below D's group now (it was at y 320).
+        assert (peer.place("B")["x"], peer.place("B")["y"]) == (40, 500)
 
 
 @pytest.mark.parametrize("canvas_room_config", [{"poll_interval": 0.2}])
@@ -233,9 +251,9 @@ async def test_reader_follows_but_cannot_move(
         # The writer's moves still reach the reader.
         writer.move("y", x=31)
         await wait_until(lambda: watcher.place("y")["x"] == 31, what="the writer's move")
-        assert writer.place("x")["x"] == 0
+        assert writer.place("x")["x"] == 20
         _, layout = await api("GET", "api", "canvas", "layout", "canvas.ipynb")
-        assert layout["cells"]["x"]["x"] == 0
+        assert layout["cells"]["x"]["x"] == 20
     await asyncio.sleep(0.2)
     assert "x" not in stored_places(notebook)
 
@@ -250,8 +268,9 @@ async def test_junk_written_by_a_peer_is_not_persisted(
             entry["width"] = -5.0
             entry["y"] = 12.0
         await wait_until(lambda: "x" in stored_places(notebook), timeout=5, what="the move")
+    # The junk x is ignored (x keeps its default, 20); a move of y made it a placed cell.
     assert stored_places(notebook)["x"] == {
-        "x": 0,
+        "x": 20,
         "y": 12,
         "width": 600,
         "height": 120,

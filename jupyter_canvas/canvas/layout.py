@@ -17,8 +17,8 @@ from typing import Any
 CANVAS_METADATA_KEY = "jupyter_canvas"
 #: Where Ganimede keeps a cell's place (``top``, ``left``, ``width``, ``height``).
 GANIMEDE_METADATA_KEY = "gm"
-#: The fields of a place, in the order the contract lists them.
-PLACE_FIELDS = ("x", "y", "width", "height", "collapsed")
+#: The fields of a place, in the order the contract lists them (``placed`` is an addition).
+PLACE_FIELDS = ("x", "y", "width", "height", "collapsed", "placed")
 #: Coordinates and sizes beyond this are refused (they are mistakes, not canvases).
 MAX_COORDINATE = 1e9
 
@@ -42,7 +42,7 @@ def _json_number(value: float) -> int | float:
 
 
 def _valid_field(name: str, value: Any) -> bool:
-    if name == "collapsed":
+    if name in ("collapsed", "placed"):
         return isinstance(value, bool)
     if not _finite_number(value):
         return False
@@ -53,13 +53,18 @@ def _valid_field(name: str, value: Any) -> bool:
 
 @dataclass(frozen=True)
 class CellPlace:
-    """Where one cell sits on the canvas (canvas units, y grows downwards)."""
+    """Where one cell sits on the canvas (canvas units, y grows downwards).
+
+    ``placed`` tells a place someone chose (a move in the room or by PATCH, a stored or
+    Ganimede place) from a default one, which clients may lay out again as they see fit.
+    """
 
     x: float
     y: float
     width: float
     height: float
     collapsed: bool = False
+    placed: bool = True
 
     def __post_init__(self) -> None:
         # Y documents hold every number as a float: keep one type so places compare equal.
@@ -74,6 +79,7 @@ class CellPlace:
             "width": _json_number(self.width),
             "height": _json_number(self.height),
             "collapsed": self.collapsed,
+            "placed": self.placed,
         }
 
     def to_y(self) -> dict[str, Any]:
@@ -84,7 +90,19 @@ class CellPlace:
             "width": self.width,
             "height": self.height,
             "collapsed": self.collapsed,
+            "placed": self.placed,
         }
+
+    def to_metadata(self, *, y: bool = False) -> dict[str, Any]:
+        """The form stored in ``metadata.jupyter_canvas`` (``y``: for a Y map).
+
+        ``placed`` is only written when false: a stored place without it was placed by
+        someone, as every place stored before the field existed.
+        """
+        values = self.to_y() if y else self.to_json()
+        if self.placed:
+            del values["placed"]
+        return values
 
     def merged(self, values: Mapping[str, Any]) -> CellPlace:
         """This place with the valid fields of ``values`` applied; invalid ones are ignored."""
@@ -98,23 +116,20 @@ class CellPlace:
 
 @dataclass(frozen=True)
 class PlaceDefaults:
-    """How cells without a stored place are laid out: stacked top to bottom."""
+    """How cells without a stored place are laid out: one column per top-level heading group
+    (see :func:`default_places`), ``width`` by ``height``, ``gap`` apart."""
 
     width: float = 600.0
     height: float = 120.0
     gap: float = 20.0
+    #: Between two columns.
+    column_gap: float = 80.0
+    #: Room left around a nested heading group for its frame.
+    frame_padding: float = 20.0
 
     def first(self) -> CellPlace:
         """The place of a first cell that has none."""
-        return CellPlace(0.0, 0.0, self.width, self.height)
-
-    def below(self, previous: CellPlace | None) -> CellPlace:
-        """A default place under ``previous`` (the cell before it in notebook order)."""
-        if previous is None:
-            return self.first()
-        return CellPlace(
-            previous.x, previous.y + previous.height + self.gap, self.width, self.height
-        )
+        return CellPlace(0.0, 0.0, self.width, self.height, placed=False)
 
 
 def place_from_canvas_metadata(value: Any, defaults: PlaceDefaults) -> CellPlace | None:
@@ -219,15 +234,82 @@ def descendants(pc_graph: Mapping[str, Sequence[str]], heading_id: str) -> list[
     return found
 
 
-def initial_places(cells: Sequence[NotebookCell], defaults: PlaceDefaults) -> dict[str, CellPlace]:
-    """Each cell's place: stored, else Ganimede's, else stacked under the cell before it."""
+def default_places(
+    cells: Sequence[tuple[str, int | None]], defaults: PlaceDefaults
+) -> dict[str, CellPlace]:
+    """Default places of ``(cell id, heading level)``, as the JupyterLab canvas lays them out.
+
+    Each top-level heading group is a column, the columns side by side (the cells before the
+    first heading make a column of their own); in a column the cells go top to bottom in
+    notebook order, a nested group indented and padded by ``frame_padding`` for its frame.
+    Every cell gets the default size (the server does not know how tall a card is drawn).
+    """
+    _, pc_graph = build_graphs(cells)
+    step = defaults.frame_padding
     places: dict[str, CellPlace] = {}
-    previous: CellPlace | None = None
-    for cell in cells:
-        place = cell.stored or cell.ganimede or defaults.below(previous)
-        places[cell.id] = place
-        previous = place
+
+    def flow(cell_id: str, depth: int, x0: float, y: float) -> float:
+        heading = cell_id in pc_graph
+        if heading:
+            y += step  # the frame's top
+        places[cell_id] = CellPlace(
+            x0 + depth * step, y, defaults.width, defaults.height, placed=False
+        )
+        y += defaults.height + defaults.gap
+        if heading:
+            for child in pc_graph[cell_id]:
+                y = flow(child, depth + 1 if child in pc_graph else depth, x0, y)
+            y += step  # the frame's bottom
+        return y
+
+    children = {child for kids in pc_graph.values() for child in kids}
+    x = 0.0
+    column: list[str] = []
+    columns: list[list[str]] = []
+    for cell_id, _level in cells:
+        if cell_id in children:
+            continue
+        if cell_id in pc_graph and column:
+            columns.append(column)
+            column = []
+        column.append(cell_id)
+    if column:
+        columns.append(column)
+    for members in columns:
+        y = 0.0
+        for cell_id in members:
+            y = flow(cell_id, 1 if cell_id in pc_graph else 0, x, y)
+        x += defaults.width + 2 * step * _max_depth(members, pc_graph) + defaults.column_gap
     return places
+
+
+def _max_depth(roots: Sequence[str], pc_graph: Mapping[str, Sequence[str]]) -> int:
+    """How many heading levels nest in ``roots`` (0: no heading)."""
+    deepest = 0
+    pending = [(cell_id, 1) for cell_id in roots if cell_id in pc_graph]
+    while pending:
+        cell_id, depth = pending.pop()
+        deepest = max(deepest, depth)
+        pending.extend((kid, depth + 1) for kid in pc_graph[cell_id] if kid in pc_graph)
+    return deepest
+
+
+def initial_places(cells: Sequence[NotebookCell], defaults: PlaceDefaults) -> dict[str, CellPlace]:
+    """Each cell's place: stored, else Ganimede's, else its default place (in columns)."""
+    fallback = default_places([(cell.id, cell.heading_level) for cell in cells], defaults)
+    return {cell.id: choose_place(cell, fallback[cell.id]) for cell in cells}
+
+
+def choose_place(cell: NotebookCell, fallback: CellPlace) -> CellPlace:
+    """A cell's place: stored, else Ganimede's, else ``fallback`` (its default place).
+
+    A stored place that was not placed by anyone (a default place whose size or folding
+    changed) keeps its size and folding but takes the default position.
+    """
+    place = cell.stored or cell.ganimede or fallback
+    if not place.placed:
+        place = replace(place, x=fallback.x, y=fallback.y)
+    return place
 
 
 def layout_json(
@@ -276,10 +358,8 @@ def parse_moves(body: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         for name, value in move.items():
             if _valid_field(name, value):
                 continue
-            if name == "collapsed":
-                raise LayoutError(
-                    f"cell {cell_id!r}: collapsed must be true or false, got {value!r}"
-                )
+            if name in ("collapsed", "placed"):
+                raise LayoutError(f"cell {cell_id!r}: {name} must be true or false, got {value!r}")
             bound = "between 0 and 1e9" if name in ("width", "height") else "between -1e9 and 1e9"
             raise LayoutError(f"cell {cell_id!r}: {name} must be a number {bound}, got {value!r}")
         moves[str(cell_id)] = dict(move)

@@ -15,7 +15,7 @@ file changed on disk, a peer of the notebook editing metadata) are loaded into t
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from logging import Logger
 from typing import Any
 
@@ -30,6 +30,8 @@ from .layout import (
     NotebookCell,
     PlaceDefaults,
     build_graphs,
+    choose_place,
+    default_places,
     layout_json,
 )
 from .store import LIVE_ORIGIN, LayoutSnapshot, LayoutStore
@@ -91,6 +93,8 @@ class CanvasRoom(YRoom):
         self._places: dict[str, CellPlace] = {}
         #: Cells moved in the room and not yet persisted.
         self._moved: set[str] = set()
+        #: Cells whose x or y a peer changed without saying ``placed``: placed on persisting.
+        self._positioned: set[str] = set()
         self._last_modified: Any = None
         self._live: Any = None
         self._live_subscription: Subscription | None = None
@@ -161,6 +165,8 @@ class CanvasRoom(YRoom):
             for cell_id, fields in moves.items():
                 entry = self.cells_map.get(cell_id)
                 current = self._place_in_room(cell_id) or self.defaults.first()
+                if ("x" in fields or "y" in fields) and "placed" not in fields:
+                    fields = {**fields, "placed": True}  # moved: no longer a default place
                 values = current.merged(fields).to_y()
                 if isinstance(entry, Map):
                     _update_map(entry, {k: values[k] for k in fields})
@@ -190,10 +196,14 @@ class CanvasRoom(YRoom):
             return
         for event in events:
             path = getattr(event, "path", None) or []
+            keys = set(getattr(event, "keys", {}))
             if path:
                 self._moved.add(str(path[0]))
+                if keys & {"x", "y"} and "placed" not in keys:
+                    # A peer that does not know ``placed`` moved the cell: a chosen place.
+                    self._positioned.add(str(path[0]))
             else:
-                self._moved.update(str(key) for key in getattr(event, "keys", {}))
+                self._moved.update(str(key) for key in keys)
         self._persist.touch()
 
     def _on_server_owned_changed(self, event: Any) -> None:
@@ -202,6 +212,7 @@ class CanvasRoom(YRoom):
 
     async def _persist_moves(self, *, final: bool = False) -> None:
         async with self._sync_lock:
+            self._mark_placed()
             moved, self._moved = self._moved, set()
             places: dict[str, CellPlace] = {}
             for cell_id in moved:
@@ -226,6 +237,17 @@ class CanvasRoom(YRoom):
             if result.last_modified is not None:
                 self._last_modified = result.last_modified
 
+    def _mark_placed(self) -> None:
+        """Mark the cells peers moved without ``placed`` as placed, for every peer."""
+        positioned, self._positioned = self._positioned, set()
+        with self.ydoc.transaction(origin=SERVER_ORIGIN):
+            for cell_id in positioned:
+                entry = self.cells_map.get(cell_id)
+                place = self._place_in_room(cell_id)
+                if isinstance(entry, Map) and place is not None and not place.placed:
+                    entry["placed"] = True
+                    self._places[cell_id] = replace(place, placed=True)
+
     # -- the notebook -> the room -------------------------------------------------------------
 
     async def refresh(self) -> None:
@@ -248,9 +270,11 @@ class CanvasRoom(YRoom):
                 self._places.pop(cell_id, None)
                 self._stored.pop(cell_id, None)
                 self._moved.discard(cell_id)
-            previous: CellPlace | None = None
+            fallback = default_places(
+                [(cell.id, cell.heading_level) for cell in cells], self.defaults
+            )
             for cell in cells:
-                previous = self._apply_cell(cell, previous)
+                self._apply_cell(cell, fallback[cell.id])
             _update_graph(self.np_map, np_graph)
             _update_graph(self.pc_map, pc_graph)
             if self.notebook_map.get("path") != snapshot.path:
@@ -263,27 +287,33 @@ class CanvasRoom(YRoom):
         if snapshot.live is None:
             self._last_modified = snapshot.last_modified
 
-    def _apply_cell(self, cell: NotebookCell, previous: CellPlace | None) -> CellPlace:
+    def _apply_cell(self, cell: NotebookCell, fallback: CellPlace) -> None:
         entry = self.cells_map.get(cell.id)
         if cell.id not in self._places or not isinstance(entry, Map):
             # A cell new to the room: its stored place, Ganimede's, or a default one (which
             # is not written to the notebook until the cell is moved).
-            place = cell.stored or cell.ganimede or self.defaults.below(previous)
+            place = choose_place(cell, fallback)
             if isinstance(entry, Map):
                 _update_map(entry, place.to_y())
             else:
                 self.cells_map[cell.id] = Map(place.to_y())
             self._places[cell.id] = place
             self._stored[cell.id] = cell.stored
-            return place
+            return
         if cell.stored != self._stored.get(cell.id):
             # The metadata changed outside the room (file edited, notebook peer): it wins.
             self._stored[cell.id] = cell.stored
             if cell.stored is not None:
-                _update_map(entry, cell.stored.to_y())
-                self._places[cell.id] = cell.stored
+                chosen = choose_place(cell, fallback)
+                _update_map(entry, chosen.to_y())
+                self._places[cell.id] = chosen
                 self._moved.discard(cell.id)
-        return self._place_in_room(cell.id) or self.defaults.below(previous)
+                return
+        current = self._place_in_room(cell.id)
+        if current is not None and not current.placed and cell.id not in self._moved:
+            # A default place follows the notebook (a heading added above it moves it).
+            _update_map(entry, {"x": fallback.x, "y": fallback.y})
+            self._places[cell.id] = replace(current, x=fallback.x, y=fallback.y)
 
     def _attach_live(self, live: Any) -> None:
         """Follow the live notebook document (or stop following one)."""

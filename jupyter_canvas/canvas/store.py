@@ -93,7 +93,7 @@ class LayoutStore:
         """
         live = await self.shared.live_notebook(file_id)
         if live is not None:
-            values = {cell_id: place.to_y() for cell_id, place in places.items()}
+            values = {cell_id: place.to_metadata(y=True) for cell_id, place in places.items()}
             written = set_live_cell_metadata(live, values, CANVAS_METADATA_KEY, LIVE_ORIGIN)
             if final and not await self._save_live_now(file_id, live):
                 # jupyter_server_ydoc is already gone: write the places into the file ourselves.
@@ -113,7 +113,7 @@ class LayoutStore:
                 cell_id = cell.get("id")
                 if cell_id in places:
                     metadata = cell.setdefault("metadata", {})
-                    value = places[cell_id].to_json()
+                    value = places[cell_id].to_metadata()
                     if metadata.get(CANVAS_METADATA_KEY) != value:
                         metadata[CANVAS_METADATA_KEY] = value
                     written.add(cell_id)
@@ -128,7 +128,7 @@ class LayoutStore:
         result = await self.shared.files.update(path, apply)
         if opened:
             live, cells = opened
-            values = {cell_id: places[cell_id].to_y() for cell_id in cells}
+            values = {cell_id: places[cell_id].to_metadata(y=True) for cell_id in cells}
             done = set_live_cell_metadata(live, values, CANVAS_METADATA_KEY, LIVE_ORIGIN)
             return WriteResult(done, None, True)
         if result.saved:

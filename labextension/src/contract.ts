@@ -191,6 +191,12 @@ export interface ICellPlacement {
   width: number;
   height: number;
   collapsed: boolean;
+  /**
+   * Addition: whether someone chose this place (moved the cell). `false` for a
+   * default place, which the canvas lays out again as the cards grow; absent
+   * from servers that predate it.
+   */
+  placed?: boolean;
 }
 
 /**

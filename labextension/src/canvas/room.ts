@@ -18,7 +18,8 @@ const PLACEMENT_KEYS: (keyof ICellPlacement)[] = [
   'y',
   'width',
   'height',
-  'collapsed'
+  'collapsed',
+  'placed'
 ];
 
 function asStringLists(value: unknown): Record<string, string[]> {
@@ -48,7 +49,7 @@ function placementOf(value: unknown): Partial<ICellPlacement> | null {
   for (const key of PLACEMENT_KEYS) {
     const v = (raw as Record<string, unknown>)[key];
     const valid =
-      key === 'collapsed'
+      key === 'collapsed' || key === 'placed'
         ? typeof v === 'boolean'
         : typeof v === 'number' && Number.isFinite(v);
     if (valid) {
@@ -109,7 +110,9 @@ export function writePlacement(
       ...placement
     };
     for (const key of PLACEMENT_KEYS) {
-      map.set(key, merged[key]);
+      if (merged[key] !== undefined) {
+        map.set(key, merged[key]);
+      }
     }
     cells.set(cellId, map);
   }, origin);
