@@ -69,6 +69,13 @@ class CanvasApp(ExtensionApp):
         config=True,
         help="How long (seconds) to wait for a kernel to answer before an entry fails.",
     )
+    input_timeout = Float(
+        0.0,
+        config=True,
+        help="Seconds an input() of a queued entry may wait for its answer; past it the kernel "
+        "is interrupted and the entry ends error, 'timed out after N s waiting for input' "
+        "(0: wait forever).",
+    )
     event_buffer_size = Int(
         10_000, config=True, help="How many events the events websocket keeps for replay."
     )
@@ -130,6 +137,7 @@ class CanvasApp(ExtensionApp):
             retain_finished=self.retain_finished,
             retain_seconds=self.retain_seconds,
             kernel_ready_timeout=self.kernel_ready_timeout,
+            input_timeout=self.input_timeout,
             log=self.log,
         )
         # This server run's id: what it keeps on disk is under it (see serverdirs.py), and

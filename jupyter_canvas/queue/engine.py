@@ -119,7 +119,7 @@ _STALL_CHECK = 2.0
 class _Run:
     """The execution in flight on a kernel: what has come back for it so far."""
 
-    __slots__ = ("done", "entry", "idle", "msg_id", "reply")
+    __slots__ = ("done", "entry", "idle", "input_timer", "msg_id", "reply", "timer")
 
     def __init__(self, entry: Entry, msg_id: str, done: asyncio.Future[None]) -> None:
         self.entry = entry
@@ -127,6 +127,16 @@ class _Run:
         self.done = done
         self.reply: dict[str, Any] | None = None
         self.idle = False
+        #: The entry's time limit, and the limit of an unanswered ``input()``.
+        self.timer: asyncio.TimerHandle | None = None
+        self.input_timer: asyncio.TimerHandle | None = None
+
+    def stop_timers(self) -> None:
+        """The execution ended: no time limit applies any more."""
+        for timer in (self.timer, self.input_timer):
+            if timer is not None:
+                timer.cancel()
+        self.timer = self.input_timer = None
 
 
 class _Reader:
@@ -275,9 +285,13 @@ class KernelQueue:
         return self._send_execute(client, entry, asyncio.get_running_loop().create_future())
 
     def _send_execute(self, client: Any, entry: Entry, done: asyncio.Future[None]) -> _Run:
-        msg_id = client.execute(entry.code, allow_stdin=True, stop_on_error=False)
+        msg_id = client.execute(entry.code, allow_stdin=entry.allow_stdin, stop_on_error=False)
         entry.msg_id = msg_id
         run = self._run = _Run(entry, msg_id, done)
+        if entry.timeout:
+            run.timer = asyncio.get_running_loop().call_later(
+                entry.timeout, self._time_out, run, f"timed out after {entry.timeout:g} s"
+            )
         if self._readers:
             self._watch_readers(run)
         return run
@@ -287,6 +301,7 @@ class KernelQueue:
         try:
             await run.done
         finally:
+            run.stop_timers()
             if self._run is run:
                 self._run = None
             if self._stall_timer is not None:
@@ -474,6 +489,28 @@ class KernelQueue:
             previous = entry.state
             entry.state = EntryState.AWAITING_INPUT
             self.engine._transition(entry, previous)
+            limit = self.engine.input_timeout
+            if limit > 0:
+                run.input_timer = asyncio.get_running_loop().call_later(
+                    limit, self._time_out, run, f"timed out after {limit:g} s waiting for input"
+                )
+
+    def input_answered(self, entry: Entry, prompt: str, password: bool, value: str) -> None:
+        """``input()`` was answered: stop its time limit, echo it into the cell."""
+        run = self._run
+        if run is not None and run.entry is entry and run.input_timer is not None:
+            run.input_timer.cancel()
+            run.input_timer = None
+        self.outputs.echo_input(entry, prompt, password, value)
+
+    def _time_out(self, run: _Run, reason: str) -> None:
+        """A time limit passed: interrupt the execution; it ends ``error`` with ``reason``."""
+        if self._run is not run or run.done.done():
+            return
+        task = asyncio.get_running_loop().create_task(
+            self.interrupt_for(run.entry, reason, timed_out=True)
+        )
+        task.add_done_callback(_log_task_error(self.engine.log))
 
     def _dropped(self) -> None:
         """A gateway connection dropped: note what was running then."""
@@ -505,7 +542,11 @@ class KernelQueue:
         reply = run.reply
         status = reply.get("status")
         self._run = None
-        if entry.cancel_reason is not None:
+        if entry.timed_out and entry.cancel_reason is not None:
+            # nbclient's name for it; the cell shows the KeyboardInterrupt the kernel sent.
+            reason = entry.cancel_reason
+            self._fail(entry, _error_dict("CellTimeoutError", reason), reason=reason)
+        elif entry.cancel_reason is not None:
             self._finish(entry, EntryState.CANCELLED, reason=entry.cancel_reason)
         elif status == "ok":
             self._finish(entry, EntryState.DONE)
@@ -515,13 +556,17 @@ class KernelQueue:
             error = _error_dict(
                 reply.get("ename", "Error"), reply.get("evalue", ""), reply.get("traceback", [])
             )
-            self._finish(entry, EntryState.ERROR, error=error)
-            if entry.stop_on_error:
-                self.cancel_pending(
-                    f"an earlier cell failed: {error['ename']} (entry {entry.id}"
-                    + (f", cell {entry.cell_id})" if entry.cell_id else ")")
-                )
+            self._fail(entry, error)
         run.done.set_result(None)
+
+    def _fail(self, entry: Entry, error: dict[str, Any], reason: str | None = None) -> None:
+        """End ``entry`` in ``error``; with ``stop_on_error``, cancel what waits behind it."""
+        self._finish(entry, EntryState.ERROR, error=error, reason=reason)
+        if entry.stop_on_error:
+            self.cancel_pending(
+                f"an earlier cell failed: {error['ename']} (entry {entry.id}"
+                + (f", cell {entry.cell_id})" if entry.cell_id else ")")
+            )
 
     def _complete_without_reply(self, run: _Run) -> None:
         """End an execution whose kernel went idle but never replied.
@@ -603,12 +648,15 @@ class KernelQueue:
         self._available.set()
         self.wake()
 
-    async def interrupt_for(self, entry: Entry, reason: str) -> None:
-        """Cancel the running ``entry``: interrupt the kernel; it ends cancelled."""
+    async def interrupt_for(self, entry: Entry, reason: str, *, timed_out: bool = False) -> None:
+        """Interrupt the running ``entry``: it ends cancelled (``error`` when ``timed_out``)."""
         async with self._gate:
             if entry is not self.running or entry.terminal:
                 return
+            if timed_out and entry.cancel_reason is not None:
+                return  # already being cancelled: that wins
             entry.cancel_reason = reason
+            entry.timed_out = timed_out
             await self.engine.interrupt(self.kernel_id)
         # ipykernel ignores an interrupt that lands before the code really starts: repeat
         # it until the kernel answers (never past this entry: the gate keeps the next one
@@ -646,6 +694,7 @@ class ExecutionQueue:
         retain_finished: int = 1000,
         retain_seconds: float = 3600.0,
         kernel_ready_timeout: float = 60.0,
+        input_timeout: float = 0.0,
         log: logging.Logger | None = None,
     ) -> None:
         self.kernel_manager = kernel_manager
@@ -654,6 +703,8 @@ class ExecutionQueue:
         self.retain_finished = retain_finished
         self.retain_seconds = retain_seconds
         self.kernel_ready_timeout = kernel_ready_timeout
+        #: Seconds an ``input()`` may wait for its answer (0: forever).
+        self.input_timeout = input_timeout
         self.log = log or logging.getLogger(__name__)
         self.cell_bridge: CellBridge | None = None
         #: Longest stream text one output event carries (a bigger chunk is cut in the middle).
@@ -959,10 +1010,14 @@ class ExecutionQueue:
                 f"entry {entry_id} is {entry.state.value}, not awaiting_input: "
                 "there is no input() to answer"
             )
+        request = entry.input_request or {}
         queue.client.input(value)
         entry.input_request = None
         entry.state = EntryState.RUNNING
         self._transition(entry, EntryState.AWAITING_INPUT)
+        queue.input_answered(
+            entry, str(request.get("prompt", "")), bool(request.get("password")), value
+        )
         return entry
 
     async def shutdown(self, reason: str = "server stopped") -> None:

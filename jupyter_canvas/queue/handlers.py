@@ -15,7 +15,19 @@ from .models import Entry, EntryState
 
 AUTH_RESOURCE = "kernels"
 
-POST_FIELDS = ("kernel_id", "path", "code", "cell_id", "cell_ids", "select", "stop_on_error")
+POST_FIELDS = (
+    "kernel_id",
+    "path",
+    "code",
+    "cell_id",
+    "cell_ids",
+    "select",
+    "stop_on_error",
+    "allow_stdin",
+    "timeout",
+)
+#: The longest per-cell time limit a request may ask for (seconds; 30 days).
+MAX_TIMEOUT = 30 * 24 * 3600.0
 
 
 class QueueAPIHandler(CanvasAPIHandler):
@@ -80,6 +92,10 @@ def validate_post(body: dict[str, Any], max_code_bytes: int) -> dict[str, Any]:
         )
     if not isinstance(stop_on_error, bool):
         raise web.HTTPError(400, f"stop_on_error must be true or false, got {stop_on_error!r}")
+    allow_stdin = body.get("allow_stdin", True)
+    if not isinstance(allow_stdin, bool):
+        raise web.HTTPError(400, f"allow_stdin must be true or false, got {allow_stdin!r}")
+    timeout = _timeout(body.get("timeout"))
     if code is not None:
         if not isinstance(code, str):
             raise web.HTTPError(400, f"code must be a string, got {type(code).__name__}")
@@ -124,7 +140,24 @@ def validate_post(body: dict[str, Any], max_code_bytes: int) -> dict[str, Any]:
         "cell_ids": cell_ids,
         "select": select,
         "stop_on_error": stop_on_error,
+        "allow_stdin": allow_stdin,
+        "timeout": timeout,
     }
+
+
+def _timeout(value: Any) -> float | None:
+    """A per-cell time limit in seconds (null: none), or answer 400."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise web.HTTPError(
+            400, f"timeout must be a number of seconds (or null for none), got {value!r}"
+        )
+    if not 0 < value <= MAX_TIMEOUT:  # also refuses NaN
+        raise web.HTTPError(
+            400, f"timeout must be more than 0 and at most {MAX_TIMEOUT:g} seconds, got {value!r}"
+        )
+    return float(value)
 
 
 def parse_states(raw: str | None) -> list[EntryState] | None:
@@ -150,6 +183,7 @@ class QueueHandler(QueueAPIHandler):
     async def post(self) -> None:
         """Queue a snippet or notebook cells; answer 202 with the entries."""
         request = validate_post(self.json_body(), self.services.config.max_code_bytes)
+        limits = {"allow_stdin": request.pop("allow_stdin"), "timeout": request.pop("timeout")}
         services = self.services
         owner = self.user_name()
         try:
@@ -173,6 +207,9 @@ class QueueHandler(QueueAPIHandler):
                         stop_on_error=request["stop_on_error"],
                     )
                 ]
+            for entry in entries:
+                entry.allow_stdin = limits["allow_stdin"]
+                entry.timeout = limits["timeout"]
             services.queue.submit(entries)
         except QueueError as err:
             self.raise_queue_error(err)

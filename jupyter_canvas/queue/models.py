@@ -62,6 +62,10 @@ class Entry:
     path: str | None = None
     cell_id: str | None = None
     stop_on_error: bool = True
+    #: Whether ``input()`` may ask (False: it raises ``StdinNotImplementedError`` at once).
+    allow_stdin: bool = True
+    #: Seconds the execution may run before it is interrupted and ends ``error`` (None: no limit).
+    timeout: float | None = None
     #: True when the source must be read from the notebook at start time.
     source_from_notebook: bool = False
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
@@ -75,8 +79,10 @@ class Entry:
     queued_at: datetime = field(default_factory=utcnow)
     started_at: datetime | None = None
     finished_at: datetime | None = None
-    #: Set when someone asked to cancel the entry while it ran.
+    #: Set when someone asked to cancel the entry while it ran (or it ran out of time).
     cancel_reason: str | None = None
+    #: The interruption was a time limit: the entry ends ``error``, not ``cancelled``.
+    timed_out: bool = False
     #: The msg_id of the execute_request sent for this entry.
     msg_id: str | None = None
     #: Futures of the long polls waiting for the end (made on demand).
@@ -148,6 +154,8 @@ class Entry:
             "finished_at": isoformat(self.finished_at),
             "duration_ms": self.duration_ms,
             "stop_on_error": self.stop_on_error,
+            "allow_stdin": self.allow_stdin,
+            "timeout": self.timeout,
         }
         if self.state is EntryState.AWAITING_INPUT and self.input_request is not None:
             model["input_request"] = self.input_request

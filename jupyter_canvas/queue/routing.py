@@ -21,6 +21,9 @@ from typing import Any
 from .displays import DisplayRegistry, display_id_of
 from .models import Entry
 
+#: What JupyterLab's stdin widget shows instead of a password.
+PASSWORD_MASK = "\u00b7" * 8
+
 Publish = Callable[[Entry, str, dict[str, Any]], None]
 
 
@@ -47,6 +50,18 @@ class KernelOutputs:
         if display_id is not None:
             self.displays.shown(display_id, entry)
         self._publish(entry, msg_type, content)
+
+    def echo_input(self, entry: Entry, prompt: str, password: bool, value: str) -> None:
+        """Write an answered ``input()`` into the entry's outputs as JupyterLab does.
+
+        JupyterLab's output area adds a ``stdin`` stream (so it never merges with stdout):
+        the prompt, a space, the answer (eight middle dots for a password), a newline. It
+        goes to the cell even while an Output widget captures (stdin is not IOPub).
+        """
+        shown = PASSWORD_MASK if password else value
+        content = {"name": "stdin", "text": f"{prompt} {shown}\n"}
+        entry.outputs.apply("stream", content)
+        self._publish(entry, "stream", content)
 
     def reset(self) -> None:
         """The kernel process ended: its display ids mean nothing to the next one."""
