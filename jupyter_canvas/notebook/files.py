@@ -152,6 +152,15 @@ class NotebookFiles:
                 await asyncio.sleep(0.05)
         raise AssertionError("unreachable")
 
+    async def read_text(self, path: str) -> str:
+        """The notebook file's text as stored, under its lock (the model from :meth:`read`
+        is what nbformat made of it: e.g. repeated cell ids renamed at random)."""
+        async with self.locked(path):
+            model = await ensure_async(
+                self.contents_manager.get(path, content=True, type="file", format="text")
+            )
+        return str(model.get("content") or "")
+
     async def last_modified(self, path: str) -> Any:
         """The file's ``last_modified`` (a cheap look, no content)."""
         model = await ensure_async(self.contents_manager.get(path, content=False))

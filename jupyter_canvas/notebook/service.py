@@ -4,6 +4,14 @@
 nothing), binds the notebook to the kernel of its session (starting one when there is none,
 so JupyterLab attaches to the same kernel later), reads each cell's source when its entry
 starts, and hands the outputs to a :class:`~jupyter_canvas.notebook.writer.NotebookWriter`.
+
+Before anything is queued, every cell of the notebook gets a stable id (see
+:mod:`~jupyter_canvas.notebook.cell_ids`), written to the live document or the file, so an
+entry always finds its own cell again. When an entry starts, its cell is read afresh: a cell
+that is gone, no longer code or tagged ``skip-execution`` does not run (the entry ends
+cancelled, see :class:`~jupyter_canvas.queue.engine.CellNotRun`); ``raises-exception`` lets
+its error leave the queue going. The first cell of a request to start also refreshes the
+notebook's ``language_info`` and kernelspec from the kernel's ``kernel_info_reply``.
 """
 
 from __future__ import annotations
@@ -14,15 +22,23 @@ from collections import defaultdict
 from typing import Any
 
 from jupyter_server.utils import ensure_async
-from traitlets import Float, Int
+from traitlets import Bool, Float, Int
 from traitlets.config import LoggingConfigurable
 
 from ..canvas.layout import build_graphs, descendants, heading_level
 from ..canvas.shared_notebook import NotebookCells, RawCell, SharedNotebooks, cells_of_model
 from ..outputs import OutputList
-from ..queue.engine import ExecutionQueue, QueueError
+from ..queue.engine import CellNotRun, ExecutionQueue, QueueError
 from ..queue.models import Entry
-from .writer import NotebookWriter
+from .cell_ids import normalize_live_ids
+from .writer import WRITER_ORIGIN, NotebookWriter
+
+#: A cell with this tag is not run (as nbclient and papermill do): its entry ends cancelled.
+SKIP_TAG = "skip-execution"
+#: A cell with this tag may fail: its error does not stop the queue (as nbclient does).
+RAISES_TAG = "raises-exception"
+#: Seconds to wait for the kernel's kernel_info_reply before running without it.
+KERNEL_INFO_TIMEOUT = 10.0
 
 
 class NotebookRequestError(QueueError):
@@ -54,6 +70,14 @@ class NotebookService(LoggingConfigurable):
         help="Least seconds between two writes of one cell's outputs into the shared document.",
     )
 
+    record_timing = Bool(
+        True,
+        config=True,
+        help="Write JupyterLab's recordTiming keys into each run cell's metadata.execution "
+        "(iopub.status.busy, iopub.execute_input, shell.execute_reply.started, "
+        "shell.execute_reply, iopub.status.idle), from the dates in the kernel's messages.",
+    )
+
     def __init__(self, serverapp: Any, queue: ExecutionQueue, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.serverapp = serverapp
@@ -63,6 +87,8 @@ class NotebookService(LoggingConfigurable):
         self._session_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         #: The server's one owner of notebook files (shared with the canvas).
         self.files = self.notebooks.files
+        #: Notebooks (path, kernel id) whose metadata the next cell to start refreshes.
+        self._metadata_due: set[tuple[str, str]] = set()
 
     async def read_file(self, path: str) -> Any:
         """The notebook model from the file."""
@@ -111,17 +137,30 @@ class NotebookService(LoggingConfigurable):
     ) -> list[Entry]:
         """Resolve a notebook request into entries, binding a kernel; queue nothing yet."""
         path = await self.notebooks.resolve_notebook(path)
-        notebook = await self.read_cells(path)
+        notebook = await self.cells_with_ids(path)
         chosen = self._choose_cells(path, notebook.cells, code, cell_id, cell_ids, select)
         if kernel_id is None:
             kernel_id = await self.kernel_for(path)
         self.queue.check_capacity(kernel_id, max(1, len(chosen)))
+        self._metadata_due.add((path, kernel_id))
         if code is not None:
             return [self._entry(kernel_id, owner, path, cell_id, code, stop_on_error, False)]
-        return [
-            self._entry(kernel_id, owner, path, cell.id, cell.source, stop_on_error, True)
-            for cell in chosen
-        ]
+        entries = []
+        for cell in chosen:
+            entry = self._entry(kernel_id, owner, path, cell.id, cell.source, stop_on_error, True)
+            entry.error_expected = RAISES_TAG in _tags(cell)
+            entries.append(entry)
+        return entries
+
+    async def cells_with_ids(self, path: str) -> NotebookCells:
+        """The notebook's cells once every one has a stable id (written where it is read)."""
+        live = await self.live_document(path)
+        if live is not None:
+            stale = await self.writer.file_needs_ids(path)
+            if normalize_live_ids(live, origin=WRITER_ORIGIN, force_save=stale):
+                self.log.info("jupyter_canvas: gave the cells of %s stable ids (live)", path)
+            return await self.read_cells(path)
+        return await self.writer.upgrade_file_ids(path)
 
     def _entry(
         self,
@@ -246,14 +285,69 @@ class NotebookService(LoggingConfigurable):
         assert entry.path is not None
         notebook = await self.read_cells(entry.path)
         for cell in notebook.cells:
-            if cell.id == entry.cell_id:
-                return cell.source
-        raise NotebookRequestError(404, f"cell {entry.cell_id!r} is no longer in {entry.path!r}")
+            if cell.id != entry.cell_id:
+                continue
+            if cell.cell_type != "code":
+                raise CellNotRun(
+                    f"not run: cell {entry.cell_id!r} is now a {cell.cell_type} cell, not code"
+                )
+            tags = _tags(cell)
+            if SKIP_TAG in tags:
+                raise CellNotRun(f"skipped: tagged {SKIP_TAG}")
+            entry.error_expected = RAISES_TAG in tags
+            return cell.source
+        raise CellNotRun(f"not run: cell {entry.cell_id!r} is no longer in {entry.path!r}")
 
     async def cell_started(self, entry: Entry) -> None:
-        """Clear the cell's outputs, mark it running and follow its outputs."""
+        """Refresh the notebook's metadata at a run's first cell; clear the cell's outputs,
+        mark it running and follow its outputs."""
+        assert entry.path is not None
+        due = (entry.path, entry.kernel_id)
+        if due in self._metadata_due:
+            self._metadata_due.discard(due)
+            await self.refresh_metadata(entry.path, entry.kernel_id)
         if entry.cell_id is not None:
             await self.writer.cell_started(entry)
+
+    async def refresh_metadata(self, path: str, kernel_id: str) -> None:
+        """Write the kernel's ``language_info`` and kernelspec into the notebook's metadata,
+        as nbclient and JupyterLab do when they start running a notebook."""
+        try:
+            info = await self.queue.kernel_info(kernel_id, KERNEL_INFO_TIMEOUT)
+        except Exception as err:
+            self.log.warning(
+                "jupyter_canvas: no kernel_info_reply from kernel %s (%s); the metadata of %s "
+                "is left as it is",
+                kernel_id,
+                err,
+                path,
+            )
+            return
+        values: dict[str, Any] = {}
+        language_info = info.get("language_info")
+        if isinstance(language_info, dict):
+            values["language_info"] = language_info
+        kernelspec = await self._kernelspec_of(kernel_id)
+        if kernelspec:
+            values["kernelspec"] = kernelspec
+        if values:
+            try:
+                await self.writer.update_notebook_metadata(path, values)
+            except Exception:
+                self.log.exception("jupyter_canvas: could not write the metadata of %s", path)
+
+    async def _kernelspec_of(self, kernel_id: str) -> dict[str, str]:
+        """``{name, display_name, language}`` of a kernel's spec, as JupyterLab writes it."""
+        try:
+            name = self.serverapp.kernel_manager.get_kernel(kernel_id).kernel_name
+            spec = await ensure_async(self.serverapp.kernel_spec_manager.get_kernel_spec(name))
+        except Exception:
+            return {}
+        return {
+            "name": str(name),
+            "display_name": str(spec.display_name),
+            "language": str(spec.language),
+        }
 
     async def cell_finished(self, entry: Entry) -> None:
         """Write the cell's final outputs, execution count and idle state."""
@@ -263,3 +357,8 @@ class NotebookService(LoggingConfigurable):
     async def close(self) -> None:
         """Flush everything pending to the notebooks."""
         await self.writer.flush_all()
+
+
+def _tags(cell: RawCell) -> list[str]:
+    tags = cell.metadata.get("tags")
+    return [str(tag) for tag in tags] if isinstance(tags, list) else []

@@ -13,6 +13,12 @@ nothing nested is replaced (JupyterLab can render a half-replaced cell as empty)
 A finished cell whose outputs carry a display id stays followed while its entry is retained:
 an ``update_display_data`` sent while another cell runs changes it in the document or the
 file too, unless the cell was run again or its outputs changed under us meanwhile.
+
+Besides outputs and execution counts, the same two paths carry a cell's
+``metadata.execution`` (the kernel's timing, see ``NotebookService.record_timing``), the
+cell ids given to a notebook before it runs, and the notebook's ``language_info`` and
+kernelspec. Every change to the file goes through
+:class:`~jupyter_canvas.notebook.files.NotebookFiles` (one lock per file, atomic writes).
 """
 
 from __future__ import annotations
@@ -27,11 +33,16 @@ import nbformat
 from pycrdt import Array, Map, Text
 from tornado import web
 
+from ..canvas.shared_notebook import NotebookCells, cells_of_model
 from ..outputs import OutputChange
 from ..queue.models import Entry
+from .cell_ids import normalize_model_ids, raw_needs_ids
 
 if TYPE_CHECKING:
     from .service import NotebookService
+
+#: How many files' sound cell ids are remembered (each a path and a date).
+_IDS_CHECKED_CAP = 1024
 
 #: Transaction origin of our writes into the shared document.
 WRITER_ORIGIN = "jupyter_canvas.notebook"
@@ -80,6 +91,8 @@ class NotebookWriter:
         self._shown: weakref.WeakValueDictionary[tuple[str, str], CellSync] = (
             weakref.WeakValueDictionary()
         )
+        #: Files whose stored cell ids were found sound: path -> last_modified then.
+        self._ids_checked: dict[str, Any] = {}
 
     # -- what the queue tells us ---------
     async def cell_started(self, entry: Entry) -> None:
@@ -224,6 +237,11 @@ class NotebookWriter:
                 ycell["execution_count"] = entry.execution_count
             if ycell.get("execution_state") != sync.execution_state:
                 ycell["execution_state"] = sync.execution_state
+            timing = self._timing(entry)
+            ymetadata = ycell.get("metadata")
+            if timing is not None and isinstance(ymetadata, Map):
+                if ymetadata.get("execution") != timing:
+                    ymetadata["execution"] = timing
 
     def _update_settled(self, sync: CellSync, youtputs: Any, outputs: list[dict[str, Any]]) -> None:
         """Apply display updates to a finished cell's outputs, in place."""
@@ -265,6 +283,62 @@ class NotebookWriter:
                 await asyncio.sleep(self.service.file_flush_interval)
         self._file_tasks.pop(path, None)
 
+    def _timing(self, entry: Entry) -> dict[str, str] | None:
+        """The ``metadata.execution`` to write for the entry's cell (None: leave it)."""
+        if not self.service.record_timing or not entry.timing:
+            return None
+        return dict(entry.timing)
+
+    async def upgrade_file_ids(self, path: str) -> NotebookCells:
+        """Give the cells of a notebook file stable ids (saved when any was missing)."""
+        stale = await self.file_needs_ids(path)
+        upgraded: list[Any] = []
+
+        def apply(notebook: Any) -> bool:
+            upgraded[:] = [notebook]
+            return normalize_model_ids(notebook) or stale
+
+        result = await self.service.files.update(path, apply)
+        if result.saved:
+            self.log.info("jupyter_canvas: gave the cells of %s stable ids", path)
+        return cells_of_model(path, {"content": upgraded[0], "last_modified": result.last_modified})
+
+    async def file_needs_ids(self, path: str) -> bool:
+        """Whether the file as stored lacks cell ids or repeats one (read as text: the
+        notebook model hides repeated ids behind random new ones, different at each read)."""
+        files = self.service.files
+        last_modified = await files.last_modified(path)
+        if last_modified is not None and self._ids_checked.get(path) == last_modified:
+            return False
+        needs = raw_needs_ids(await files.read_text(path))
+        self._ids_checked.pop(path, None)
+        if not needs and last_modified is not None:
+            self._ids_checked[path] = last_modified
+            while len(self._ids_checked) > _IDS_CHECKED_CAP:
+                self._ids_checked.pop(next(iter(self._ids_checked)))
+        return needs
+
+    async def update_notebook_metadata(self, path: str, values: dict[str, Any]) -> None:
+        """Set top-level keys of the notebook's metadata (live document, else the file)."""
+        live = await self.service.live_document(path)
+        if live is not None:
+            with live.ydoc.transaction(origin=WRITER_ORIGIN):
+                ymetadata = live._ymeta.get("metadata")
+                if isinstance(ymetadata, Map):
+                    for key, value in values.items():
+                        if ymetadata.get(key) != value:
+                            ymetadata[key] = value
+                    return
+
+        def apply(notebook: Any) -> bool:
+            metadata = notebook.setdefault("metadata", nbformat.NotebookNode())
+            if all(metadata.get(key) == value for key, value in values.items()):
+                return False
+            metadata.update(nbformat.from_dict(values))
+            return True
+
+        await self.service.files.update(path, apply)
+
     async def _write_file(self, path: str) -> None:
         dirty = self._file_dirty.pop(path, {})
         if not dirty:
@@ -280,6 +354,9 @@ class NotebookWriter:
                     continue
                 cell.outputs = [nbformat.from_dict(o) for o in sync.entry.outputs.to_json()]
                 cell.execution_count = sync.entry.execution_count
+                timing = self._timing(sync.entry)
+                if timing is not None:
+                    cell.setdefault("metadata", nbformat.NotebookNode())["execution"] = timing
                 changed = True
             return changed
 

@@ -17,7 +17,7 @@ import inspect
 import logging
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import zmq.asyncio
@@ -74,6 +74,16 @@ class InvalidState(QueueError):
     status = 409
 
 
+class CellNotRun(Exception):
+    """Raised by a :class:`CellBridge` when an entry's cell must not run (it is gone, no
+    longer code, or tagged ``skip-execution``): the entry ends cancelled with ``reason``
+    and nothing reaches the kernel."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class KernelDied(RuntimeError):
     """The kernel's process died before it could run the entry."""
 
@@ -86,7 +96,10 @@ class CellBridge(Protocol):
     """What the queue needs from the notebook layer to run notebook cells."""
 
     async def resolve_source(self, entry: Entry) -> str:
-        """Return the cell's source as it is now (live document, else the file)."""
+        """Return the cell's source as it is now (live document, else the file).
+
+        Raises :class:`CellNotRun` when the cell must not run.
+        """
 
     async def cell_started(self, entry: Entry) -> None:
         """Clear the cell's outputs and mark it running; follow ``entry.outputs``."""
@@ -194,6 +207,8 @@ class KernelQueue:
         self._readers: list[_Reader] = []
         #: Where output messages go (widgets, display ids, the entry).
         self.outputs = KernelOutputs(engine._output)
+        #: kernel_info_requests of ours waiting for their reply (msg_id -> its future).
+        self._info_waiters: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._stall_timer: asyncio.TimerHandle | None = None
         self._wake = asyncio.Event()
         # Cleared while the kernel restarts or shuts down: the worker starts nothing then.
@@ -268,7 +283,15 @@ class KernelQueue:
                 if entry.source_from_notebook:
                     entry.code = await bridge.resolve_source(entry)
                 await bridge.cell_started(entry)
+                if entry.cell_id is not None and not entry.code.strip():
+                    # As JupyterLab: an empty cell is not sent; starting it cleared its
+                    # outputs and execution count, and it is done.
+                    self._finish(entry, EntryState.DONE)
+                    return None
             client = await self._ensure_client()
+        except CellNotRun as err:
+            self._finish(entry, EntryState.CANCELLED, reason=err.reason)
+            return None
         except Exception as err:
             died = isinstance(err, KernelDied)
             self._finish(
@@ -438,7 +461,10 @@ class KernelQueue:
             return
         entry = run.entry
         if msg_type == "status":
-            if content.get("execution_state") == "idle":
+            state = content.get("execution_state")
+            if state in ("busy", "idle"):
+                _record_time(entry, f"iopub.status.{state}", msg["header"])
+            if state == "idle":
                 run.idle = True
                 self._maybe_complete(run)
                 if not run.done.done():
@@ -450,6 +476,7 @@ class KernelQueue:
                     )
             return
         if msg_type == "execute_input":
+            _record_time(entry, "iopub.execute_input", msg["header"])
             count = content.get("execution_count")
             if isinstance(count, int):
                 entry.execution_count = count
@@ -457,11 +484,33 @@ class KernelQueue:
         if msg_type in OUTPUT_MSG_TYPES:
             self.outputs.apply(entry, msg_type, content)
 
+    async def kernel_info(self, timeout: float) -> dict[str, Any]:
+        """The content of the kernel's ``kernel_info_reply`` to a request of ours."""
+        client = await self._ensure_client()
+        if not hasattr(client, "kernel_info"):
+            raise RuntimeError("this kernel's client cannot ask for kernel info")
+        waiter: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        msg_id = client.kernel_info()
+        self._info_waiters[msg_id] = waiter
+        try:
+            return await asyncio.wait_for(waiter, timeout)
+        finally:
+            self._info_waiters.pop(msg_id, None)
+
     def _on_shell(self, msg: dict[str, Any]) -> None:
+        waiter = self._info_waiters.pop(msg["parent_header"].get("msg_id", ""), None)
+        if waiter is not None:
+            if msg["header"]["msg_type"] == "kernel_info_reply" and not waiter.done():
+                waiter.set_result(msg["content"])
+            return
         run = self._run
         if run is None or msg["parent_header"].get("msg_id") != run.msg_id:
             return
         if msg["header"]["msg_type"] == "execute_reply":
+            started = (msg.get("metadata") or {}).get("started")
+            if started:  # ipykernel's, not in the protocol
+                _record_time(run.entry, "shell.execute_reply.started", {"date": started})
+            _record_time(run.entry, "shell.execute_reply", msg["header"])
             run.reply = msg["content"]
             count = run.reply.get("execution_count")
             if isinstance(count, int):
@@ -562,7 +611,7 @@ class KernelQueue:
     def _fail(self, entry: Entry, error: dict[str, Any], reason: str | None = None) -> None:
         """End ``entry`` in ``error``; with ``stop_on_error``, cancel what waits behind it."""
         self._finish(entry, EntryState.ERROR, error=error, reason=reason)
-        if entry.stop_on_error:
+        if entry.stop_on_error and not entry.error_expected:
             self.cancel_pending(
                 f"an earlier cell failed: {error['ename']} (entry {entry.id}"
                 + (f", cell {entry.cell_id})" if entry.cell_id else ")")
@@ -628,6 +677,11 @@ class KernelQueue:
         run, self._run = self._run, None
         running = self.running
         if running is not None and not running.terminal:
+            if running.msg_id is not None:
+                # The cell shows why it has no result, as nbclient's DeadKernelError says.
+                died = {"ename": "DeadKernelError", "evalue": reason, "traceback": []}
+                running.outputs.apply("error", died)
+                self.engine._output(running, "error", died)
             self._finish(
                 running,
                 EntryState.ERROR,
@@ -676,6 +730,15 @@ class KernelQueue:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await self._task
         self.close_client()
+
+
+def _record_time(entry: Entry, key: str, header: dict[str, Any]) -> None:
+    """Note the date of a kernel message as JupyterLab's recordTiming does (kept as sent)."""
+    date = header.get("date")
+    if isinstance(date, datetime):  # a client that parsed it (not ours)
+        date = date.isoformat().replace("+00:00", "Z")
+    if isinstance(date, str) and date:
+        entry.timing[key] = date
 
 
 def _error_dict(ename: str, evalue: str, traceback: list[str] | None = None) -> dict[str, Any]:
@@ -847,6 +910,10 @@ class ExecutionQueue:
         if isinstance(ready, asyncio.Future):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(asyncio.shield(ready), self.kernel_ready_timeout)
+
+    async def kernel_info(self, kernel_id: str, timeout: float = 10.0) -> dict[str, Any]:
+        """Ask a kernel for its ``kernel_info_reply`` (content) through the queue's client."""
+        return await self._queue_for(kernel_id).kernel_info(timeout)
 
     async def interrupt(self, kernel_id: str) -> None:
         """Interrupt a kernel through the server's kernel manager."""

@@ -761,6 +761,12 @@ class GatewayQueueClient:
         self.connection.send("shell", msg)
         return str(msg["header"]["msg_id"])
 
+    def kernel_info(self) -> str:
+        """Send a ``kernel_info_request``; return its msg_id."""
+        msg = self.session.msg("kernel_info_request", {})
+        self.connection.send("shell", msg)
+        return str(msg["header"]["msg_id"])
+
     def input(self, value: str) -> None:
         """Answer the kernel's ``input_request``."""
         self.connection.send("stdin", self.session.msg("input_reply", {"value": value}))

@@ -68,6 +68,8 @@ class Entry:
     timeout: float | None = None
     #: True when the source must be read from the notebook at start time.
     source_from_notebook: bool = False
+    #: The cell is tagged ``raises-exception``: its error does not stop the queue.
+    error_expected: bool = False
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     state: EntryState = EntryState.QUEUED
     execution_count: int | None = None
@@ -85,6 +87,10 @@ class Entry:
     timed_out: bool = False
     #: The msg_id of the execute_request sent for this entry.
     msg_id: str | None = None
+    #: JupyterLab's recordTiming keys (``iopub.status.busy``, ``iopub.execute_input``,
+    #: ``shell.execute_reply.started``, ``shell.execute_reply``, ``iopub.status.idle``),
+    #: each the date the kernel wrote in that message, as it wrote it.
+    timing: dict[str, str] = field(default_factory=dict)
     #: Futures of the long polls waiting for the end (made on demand).
     _waiters: set[asyncio.Future[bool]] | None = field(default=None, repr=False)
 
