@@ -16,6 +16,7 @@ from .events.bus import EventBus
 from .kernel_websocket import enable_nodelay
 from .queue.engine import ExecutionQueue
 from .queue.journal import EntryJournal
+from .queue.runs import RunRegistry
 from .queue.spill import SpillStore
 from .status.lifecycle import KernelLifecycle
 
@@ -39,6 +40,8 @@ class CanvasServices:
     bus: EventBus
     queue: ExecutionQueue
     lifecycle: KernelLifecycle
+    #: Runs (one ``POST /api/queue`` each) and their reports.
+    runs: RunRegistry = field(default_factory=RunRegistry)
     #: The notebook layer (``notebook.service.NotebookService``) once it is wired.
     notebooks: Any = None
     extras: dict[str, Any] = field(default_factory=dict)
@@ -162,6 +165,9 @@ class CanvasApp(ExtensionApp):
                 run_id=self.run_id,
             )
             queue.add_transition_hook(queue.journal.record)
+        runs = RunRegistry(retain_finished=self.retain_finished, retain_seconds=self.retain_seconds)
+        runs.journal = queue.journal
+        queue.add_transition_hook(runs.on_transition)
         lifecycle = KernelLifecycle(km, log=self.log)
         lifecycle.add_listener(queue.on_lifecycle)
         queue.set_lifecycle_hint(lifecycle.emit)
@@ -170,7 +176,9 @@ class CanvasApp(ExtensionApp):
             max_code_bytes=self.max_code_bytes,
             ws_send_buffer=self.ws_send_buffer,
         )
-        self.services = CanvasServices(config=config, bus=bus, queue=queue, lifecycle=lifecycle)
+        self.services = CanvasServices(
+            config=config, bus=bus, queue=queue, lifecycle=lifecycle, runs=runs
+        )
         self.settings[SERVICES_KEY] = self.services
         # The server's event logger exists before extensions load: listen from the start so
         # no kernel action is missed.

@@ -1128,6 +1128,7 @@ class ExecutionQueue:
             payload: dict[str, Any] = {
                 "type": "clear_output",
                 "entry_id": entry.id,
+                "run_id": entry.run_id,
                 "kernel_id": entry.kernel_id,
                 "path": entry.path,
                 "cell_id": entry.cell_id,
@@ -1158,6 +1159,7 @@ class ExecutionQueue:
             payload = {
                 "type": "output",
                 "entry_id": entry.id,
+                "run_id": entry.run_id,
                 "kernel_id": entry.kernel_id,
                 "path": entry.path,
                 "cell_id": entry.cell_id,

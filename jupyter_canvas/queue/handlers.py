@@ -12,6 +12,7 @@ from tornado import web
 from ..base import CanvasAPIHandler, normalize_path
 from .engine import EntryNotFound, QueueError
 from .models import Entry, EntryState
+from .runs import RunNotFound, cell_names
 
 AUTH_RESOURCE = "kernels"
 
@@ -210,7 +211,15 @@ class QueueHandler(QueueAPIHandler):
             for entry in entries:
                 entry.allow_stdin = limits["allow_stdin"]
                 entry.timeout = limits["timeout"]
-            services.queue.submit(entries)
+            names = None
+            if request["path"] is not None and request["code"] is None:
+                names = cell_names((await services.notebooks.read_cells(entries[0].path)).cells)
+            run = services.runs.start(entries, notebook=entries[0].path, names=names)
+            try:
+                services.queue.submit(entries)
+            except QueueError:
+                services.runs.forget(run)
+                raise
         except QueueError as err:
             self.raise_queue_error(err)
         # One turn of the event loop: an idle kernel's worker sends the first entry to the
@@ -218,7 +227,9 @@ class QueueHandler(QueueAPIHandler):
         await asyncio.sleep(0)
         first = entries[0].id
         self.set_header("Location", url_path_join(self.base_url, "api/queue", first))
-        self.write_json({"entries": [self.entry_json(e) for e in entries]}, status=202)
+        self.write_json(
+            {"run_id": run.run_id, "entries": [self.entry_json(e) for e in entries]}, status=202
+        )
 
     @web.authenticated
     @authorized("read")
@@ -355,10 +366,47 @@ class StreamHandler(QueueAPIHandler):
         self.finish()
 
 
+class RunHandler(QueueAPIHandler):
+    """``/api/queue/runs/<run_id>``: the RunReport of one request (see ``queue/runs.py``)."""
+
+    _waiter: asyncio.Future[bool] | None = None
+
+    @web.authenticated
+    @authorized("read")
+    async def get(self, run_id: str) -> None:
+        """Answer the report; with ``?wait=`` hold the answer until the run has ended."""
+        wait = self.float_argument("wait", self.services.config.max_wait_seconds)
+        runs = self.services.runs
+        try:
+            run = runs.get(run_id)
+        except RunNotFound as err:
+            report = await runs.journaled(run_id)  # a run of an earlier server
+            if report is None:
+                raise web.HTTPError(404, str(err)) from None
+            self.write_json(report)
+            return
+        if wait and not run.finished:
+            self._waiter = run.finished_waiter(wait)
+            try:
+                await self._waiter
+            except asyncio.CancelledError:
+                return  # the client went away
+            finally:
+                self._waiter = None
+        self.write_json(run.report())
+
+    def on_connection_close(self) -> None:
+        """Stop waiting for a client that disconnected during a long poll."""
+        if self._waiter is not None:
+            self._waiter.cancel()
+        super().on_connection_close()
+
+
 _ENTRY = r"(?P<entry_id>(?!events/?$)[^/]+)"
 
 default_handlers = [
     (r"/api/queue/?", QueueHandler),
+    (r"/api/queue/runs/(?P<run_id>[^/]+)/?", RunHandler),
     (rf"/api/queue/{_ENTRY}/input/?", InputHandler),
     (rf"/api/queue/{_ENTRY}/streams/(?P<index>[^/]+)/?", StreamHandler),
     (rf"/api/queue/{_ENTRY}/?", EntryHandler),

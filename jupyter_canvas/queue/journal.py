@@ -45,6 +45,13 @@ CREATE TABLE IF NOT EXISTS entries (
     model TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS entries_finished ON entries (finished_at);
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    run TEXT NOT NULL,
+    finished_at TEXT,
+    model TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_finished ON runs (finished_at);
 """
 
 _OPEN_STATES = (
@@ -298,7 +305,64 @@ class EntryJournal:
                 f"DELETE FROM entries WHERE {mine} AND finished_at IS NOT NULL AND finished_at < ?",
                 (*others, isoformat(horizon)),
             )
+        self._prune_runs_sync(mine, others)
         db.commit()
+
+    # -- runs (queue/runs.py): what each run was, kept and pruned like entries ------------------
+    def record_run(self, run_id: str, finished_at: str | None, model: dict[str, Any]) -> None:
+        """Remember a run (its cells and, once finished, its results), written in the
+        background."""
+        if self._db is None:
+            return
+        text = json.dumps(model)
+        loop = asyncio.get_running_loop()
+        task = loop.run_in_executor(self._executor, self._write_run_sync, run_id, finished_at, text)
+        task.add_done_callback(self._log_write_error)
+
+    def _log_write_error(self, done: asyncio.Future[Any]) -> None:
+        if not done.cancelled() and done.exception() is not None:
+            self.log.warning("jupyter_canvas: could not journal a run: %s", done.exception())
+
+    def _write_run_sync(self, run_id: str, finished_at: str | None, text: str) -> None:
+        if self._db is None:
+            return
+        self._db.execute(
+            "INSERT INTO runs (id, run, finished_at, model) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(id) DO UPDATE SET finished_at=excluded.finished_at, model=excluded.model",
+            (run_id, self._run_id, finished_at, text),
+        )
+        self._db.commit()
+
+    def _prune_runs_sync(self, mine: str, others: list[str]) -> None:
+        assert self._db is not None
+        db = self._db
+        db.execute(
+            f"DELETE FROM runs WHERE {mine} AND finished_at IS NOT NULL AND finished_at < ("
+            f"SELECT finished_at FROM runs WHERE {mine} AND finished_at IS NOT NULL "
+            "ORDER BY finished_at DESC LIMIT 1 OFFSET ?)",
+            (*others, *others, max(self.retain_finished - 1, 0)),
+        )
+        if self.retain_seconds > 0:
+            horizon = datetime.now(timezone.utc) - timedelta(seconds=self.retain_seconds)
+            db.execute(
+                f"DELETE FROM runs WHERE {mine} AND finished_at IS NOT NULL AND finished_at < ?",
+                (*others, isoformat(horizon)),
+            )
+
+    async def lookup_run(self, run_id: str) -> dict[str, Any] | None:
+        """What was journaled of a run of an earlier server run, or None."""
+        if self._db is None:
+            return None
+        db = self._db
+
+        def read() -> str | None:
+            row = db.execute(
+                "SELECT model FROM runs WHERE id=? AND run != ?", (run_id, self._run_id)
+            ).fetchone()
+            return None if row is None else str(row[0])
+
+        text = await self._run(read)
+        return None if text is None else json.loads(text)  # type: ignore[no-any-return]
 
     # -- reading -----------------------------------------------------------------------------------
     async def lookup(self, entry_id: str) -> dict[str, Any] | None:

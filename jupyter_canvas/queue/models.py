@@ -71,6 +71,8 @@ class Entry:
     #: The cell is tagged ``raises-exception``: its error does not stop the queue.
     error_expected: bool = False
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    #: The run (one ``POST /api/queue``) the entry belongs to (see ``queue/runs.py``).
+    run_id: str | None = None
     state: EntryState = EntryState.QUEUED
     execution_count: int | None = None
     outputs: OutputList = field(default_factory=OutputList)
@@ -145,6 +147,7 @@ class Entry:
         """Return the contract's JSON model of the entry."""
         model: dict[str, Any] = {
             "id": self.id,
+            "run_id": self.run_id,
             "kernel_id": self.kernel_id,
             "path": self.path,
             "cell_id": self.cell_id,
