@@ -79,6 +79,12 @@ class CanvasApp(ExtensionApp):
         "is interrupted and the entry ends error, 'timed out after N s waiting for input' "
         "(0: wait forever).",
     )
+    widget_state_bytes = Int(
+        32 * 1024 * 1024,
+        config=True,
+        help="Most bytes of ipywidgets state (and Output-widget outputs) kept per kernel for "
+        "metadata.widgets; past it newer state is not kept (a warning is logged).",
+    )
     event_buffer_size = Int(
         10_000, config=True, help="How many events the events websocket keeps for replay."
     )
@@ -146,6 +152,7 @@ class CanvasApp(ExtensionApp):
         # This server run's id: what it keeps on disk is under it (see serverdirs.py), and
         # the journal rows it writes carry it.
         self.run_id = uuid.uuid4().hex
+        queue.widget_state_bytes = self.widget_state_bytes
         queue.spills = SpillStore(
             Path(serverapp.runtime_dir) / "jupyter_canvas" / "streams",
             self.stream_spill_limit,

@@ -29,7 +29,7 @@ from ..canvas.layout import build_graphs, descendants, heading_level
 from ..canvas.shared_notebook import NotebookCells, RawCell, SharedNotebooks, cells_of_model
 from ..outputs import OutputList
 from ..queue.engine import CellNotRun, ExecutionQueue, QueueError
-from ..queue.models import Entry
+from ..queue.models import Entry, EntryState
 from .cell_ids import normalize_live_ids
 from .writer import WRITER_ORIGIN, NotebookWriter
 
@@ -39,6 +39,9 @@ SKIP_TAG = "skip-execution"
 RAISES_TAG = "raises-exception"
 #: Seconds to wait for the kernel's kernel_info_reply before running without it.
 KERNEL_INFO_TIMEOUT = 10.0
+
+#: States of an entry that has not finished (its run goes on).
+UNFINISHED = (EntryState.QUEUED, EntryState.RUNNING, EntryState.AWAITING_INPUT)
 
 
 class NotebookRequestError(QueueError):
@@ -350,9 +353,14 @@ class NotebookService(LoggingConfigurable):
         }
 
     async def cell_finished(self, entry: Entry) -> None:
-        """Write the cell's final outputs, execution count and idle state."""
+        """Write the cell's final outputs, execution count and idle state; at the end of a
+        run (nothing more queued for the notebook on that kernel), its widget state."""
         if entry.cell_id is not None:
             await self.writer.cell_finished(entry)
+        if entry.path is not None and not self.queue.list_entries(
+            kernel_id=entry.kernel_id, path=entry.path, states=UNFINISHED
+        ):
+            await self.writer.store_widgets(entry.path, entry.kernel_id)
 
     async def close(self) -> None:
         """Flush everything pending to the notebooks."""

@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import weakref
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 import nbformat
+from jupyter_ydoc.utils import cast_all
 from pycrdt import Array, Map, Text
 from tornado import web
 
@@ -87,6 +89,8 @@ class NotebookWriter:
         self._cells: dict[tuple[str, str], CellSync] = {}
         self._file_dirty: defaultdict[str, dict[str, CellSync]] = defaultdict(dict)
         self._file_tasks: dict[str, asyncio.Task[None]] = {}
+        #: Notebooks whose widget state is due in the file: path → kernel id.
+        self._widgets_due: dict[str, str] = {}
         #: Finished cells still followed for display updates (weak: gone with their entry).
         self._shown: weakref.WeakValueDictionary[tuple[str, str], CellSync] = (
             weakref.WeakValueDictionary()
@@ -260,6 +264,27 @@ class NotebookWriter:
             _update_youtput(youtputs[index], output, output)
         sync.written = outputs
 
+    # -- widget state ---------
+    async def store_widgets(self, path: str, kernel_id: str) -> None:
+        """Write the kernel's widget state into ``metadata.widgets`` (a run ended)."""
+        widgets = self.service.queue.widget_state(kernel_id)
+        if widgets is None:
+            return
+        live = await self.service.live_document(path)
+        if live is None:
+            self._widgets_due[path] = kernel_id
+            self._ensure_file_flush(path, soon=True)
+            return
+        value = copy.deepcopy(widgets)
+        cast_all(value, int, float)  # numbers are floats in the shared document
+        with live.ydoc.transaction(origin=WRITER_ORIGIN):
+            ymeta = live.ydoc.get("meta", type=Map)
+            metadata = ymeta.get("metadata")
+            if isinstance(metadata, Map):
+                metadata["widgets"] = value
+            else:
+                ymeta["metadata"] = Map({"widgets": value})
+
     # -- the file ---------
     def _ensure_file_flush(self, path: str, soon: bool) -> None:
         task = self._file_tasks.get(path)
@@ -272,14 +297,14 @@ class NotebookWriter:
 
     async def _flush_file_later(self, path: str, delay: float) -> None:
         await asyncio.sleep(delay)
-        while self._file_dirty.get(path):
+        while self._file_dirty.get(path) or path in self._widgets_due:
             try:
                 await self._write_file(path)
             except Exception:
                 self.log.exception("jupyter_canvas: could not save outputs into %s", path)
                 await asyncio.sleep(self.service.file_flush_interval)
                 continue
-            if self._file_dirty.get(path):
+            if self._file_dirty.get(path) or path in self._widgets_due:
                 await asyncio.sleep(self.service.file_flush_interval)
         self._file_tasks.pop(path, None)
 
@@ -341,8 +366,13 @@ class NotebookWriter:
 
     async def _write_file(self, path: str) -> None:
         dirty = self._file_dirty.pop(path, {})
-        if not dirty:
+        kernel_id = self._widgets_due.pop(path, None)
+        if kernel_id is None and dirty:
+            kernel_id = next(iter(dirty.values())).entry.kernel_id
+        if kernel_id is None:
             return
+        # Each save of a notebook nobody has open carries its kernel's widgets, as nbclient's.
+        widgets = self.service.queue.widget_state(kernel_id)
 
         def apply(notebook: Any) -> bool:
             # Applied by cell id onto the notebook as it is on disk now (again when it
@@ -358,13 +388,16 @@ class NotebookWriter:
                 if timing is not None:
                     cell.setdefault("metadata", nbformat.NotebookNode())["execution"] = timing
                 changed = True
+            if widgets is not None and notebook.metadata.get("widgets") != widgets:
+                notebook.metadata["widgets"] = widgets
+                changed = True
             return changed
 
         try:
             await self.service.files.update(path, apply)
         except web.HTTPError as err:
             if err.status_code != 404:
-                self._keep_dirty(path, dirty)
+                self._keep_dirty(path, dirty, kernel_id)
                 raise
             # Deleted (or moved away from this path): the outputs stay in the API only.
             self.log.warning(
@@ -373,14 +406,15 @@ class NotebookWriter:
                 len(dirty),
             )
         except BaseException:
-            self._keep_dirty(path, dirty)
+            self._keep_dirty(path, dirty, kernel_id)
             raise
         for sync in dirty.values():
             if sync.finished and self._cells.get((sync.path, sync.cell_id)) is sync:
                 del self._cells[(sync.path, sync.cell_id)]
 
-    def _keep_dirty(self, path: str, dirty: dict[str, CellSync]) -> None:
+    def _keep_dirty(self, path: str, dirty: dict[str, CellSync], kernel_id: str) -> None:
         """Not written: keep them pending (newer changes of the same cells win)."""
+        self._widgets_due.setdefault(path, kernel_id)
         pending = self._file_dirty[path]
         for cell_id, sync in dirty.items():
             pending.setdefault(cell_id, sync)

@@ -38,6 +38,7 @@ from .journal import EntryJournal
 from .models import Entry, EntryState, utcnow
 from .routing import KernelOutputs
 from .spill import SpillStore
+from .widgets import WidgetTracker
 
 
 class QueueError(Exception):
@@ -206,7 +207,15 @@ class KernelQueue:
         self._run_at_drop: _Run | None = None
         self._readers: list[_Reader] = []
         #: Where output messages go (widgets, display ids, the entry).
-        self.outputs = KernelOutputs(engine._output)
+        self.outputs = KernelOutputs(
+            engine._output,
+            WidgetTracker(
+                self._send_comm,
+                max_bytes=engine.widget_state_bytes,
+                schedule=asyncio.get_running_loop().call_later,
+                log=engine.log,
+            ),
+        )
         #: kernel_info_requests of ours waiting for their reply (msg_id -> its future).
         self._info_waiters: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._stall_timer: asyncio.TimerHandle | None = None
@@ -307,6 +316,16 @@ class KernelQueue:
             return None
         return self._send_execute(client, entry, asyncio.get_running_loop().create_future())
 
+    def _send_comm(self, content: dict[str, Any], parent: dict[str, Any]) -> None:
+        """Send a ``comm_msg`` to the kernel (an Output widget's outputs, as a front end)."""
+        client = self.client
+        if client is None:
+            return
+        if isinstance(client, GatewayQueueClient):
+            client.send_shell("comm_msg", content, parent)
+            return
+        client.shell_channel.send(client.session.msg("comm_msg", content, parent=parent))
+
     def _send_execute(self, client: Any, entry: Entry, done: asyncio.Future[None]) -> _Run:
         msg_id = client.execute(entry.code, allow_stdin=entry.allow_stdin, stop_on_error=False)
         entry.msg_id = msg_id
@@ -325,6 +344,8 @@ class KernelQueue:
             await run.done
         finally:
             run.stop_timers()
+            # Captured widget outputs reach the kernel before the next execution does.
+            self.outputs.widgets.flush()
             if self._run is run:
                 self._run = None
             if self._stall_timer is not None:
@@ -450,6 +471,7 @@ class KernelQueue:
         msg_type = msg["header"]["msg_type"]
         content = msg["content"]
         self.engine._kernel_message(self.kernel_id, msg)
+        self.outputs.observe(msg)
         if msg_type == "shutdown_reply":
             kind = lc.RESTARTING if content.get("restart") else lc.SHUTTING_DOWN
             reason = "kernel restarted" if content.get("restart") else "kernel was shut down"
@@ -482,7 +504,7 @@ class KernelQueue:
                 entry.execution_count = count
             return
         if msg_type in OUTPUT_MSG_TYPES:
-            self.outputs.apply(entry, msg_type, content)
+            self.outputs.apply(entry, msg_type, content, msg["parent_header"])
 
     async def kernel_info(self, timeout: float) -> dict[str, Any]:
         """The content of the kernel's ``kernel_info_reply`` to a request of ours."""
@@ -768,6 +790,8 @@ class ExecutionQueue:
         self.kernel_ready_timeout = kernel_ready_timeout
         #: Seconds an ``input()`` may wait for its answer (0: forever).
         self.input_timeout = input_timeout
+        #: Most bytes of ipywidgets state kept per kernel.
+        self.widget_state_bytes = 32 * 1024 * 1024
         self.log = log or logging.getLogger(__name__)
         self.cell_bridge: CellBridge | None = None
         #: Longest stream text one output event carries (a bigger chunk is cut in the middle).
@@ -1008,6 +1032,11 @@ class ExecutionQueue:
                     result.append((entry, index))
         result.extend((entry, None) for entry in reversed(self._retained.values()) if keep(entry))
         return result
+
+    def widget_state(self, kernel_id: str) -> dict[str, Any] | None:
+        """The kernel's ipywidgets state as ``metadata.widgets`` holds it (None: no widget)."""
+        queue = self._kernels.get(kernel_id)
+        return queue.outputs.widgets.state() if queue is not None else None
 
     def kernel_summary(self, kernel_id: str) -> dict[str, Any]:
         """``{"running": id or None, "queued": n}`` for the status route."""

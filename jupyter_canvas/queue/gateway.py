@@ -767,6 +767,10 @@ class GatewayQueueClient:
         self.connection.send("shell", msg)
         return str(msg["header"]["msg_id"])
 
+    def send_shell(self, msg_type: str, content: dict[str, Any], parent: dict[str, Any]) -> None:
+        """Send a message without reply on the shell channel (a ``comm_msg``)."""
+        self.connection.send("shell", self.session.msg(msg_type, content, parent=parent))
+
     def input(self, value: str) -> None:
         """Answer the kernel's ``input_request``."""
         self.connection.send("stdin", self.session.msg("input_reply", {"value": value}))

@@ -3,10 +3,10 @@
 One :class:`KernelOutputs` per kernel process. An output message of the running entry goes,
 in this order:
 
-1. into the Output widget that captures that execution, when one does
-   (:mod:`~jupyter_canvas.queue.widgets`), and nowhere else;
-2. when it carries a display id, into every output shown with that id by any entry run on
+1. when it carries a display id, into every output shown with that id by any entry run on
    the kernel (:mod:`~jupyter_canvas.queue.displays`); an ``update_display_data`` stops here;
+2. into the Output widget that captures that execution, when one does
+   (:mod:`~jupyter_canvas.queue.widgets`), and nowhere else;
 3. into the entry's own outputs.
 
 Every change is published (``publish(entry, msg_type, content)``) for the entry it changed;
@@ -20,6 +20,7 @@ from typing import Any
 
 from .displays import DisplayRegistry, display_id_of
 from .models import Entry
+from .widgets import WidgetTracker
 
 #: What JupyterLab's stdin widget shows instead of a password.
 PASSWORD_MASK = "\u00b7" * 8
@@ -30,12 +31,24 @@ Publish = Callable[[Entry, str, dict[str, Any]], None]
 class KernelOutputs:
     """Routes one kernel's output messages (see the module docstring)."""
 
-    def __init__(self, publish: Publish) -> None:
+    def __init__(self, publish: Publish, widgets: WidgetTracker) -> None:
         self._publish = publish
         self.displays = DisplayRegistry()
+        self.widgets = widgets
 
-    def apply(self, entry: Entry, msg_type: str, content: dict[str, Any]) -> None:
-        """Apply one output message (``OUTPUT_MSG_TYPES``) sent for ``entry``'s execution."""
+    def observe(self, msg: dict[str, Any]) -> None:
+        """Follow any IOPub message of the kernel (widget comms, whoever caused them)."""
+        self.widgets.observe(msg)
+
+    def apply(
+        self,
+        entry: Entry,
+        msg_type: str,
+        content: dict[str, Any],
+        parent: dict[str, Any] | None = None,
+    ) -> None:
+        """Apply one output message (``OUTPUT_MSG_TYPES``) sent for ``entry``'s execution
+        (``parent``: the header of its request)."""
         display_id = display_id_of(msg_type, content)
         if display_id is not None:
             for holder in self.displays.holders(display_id):
@@ -46,6 +59,8 @@ class KernelOutputs:
             if msg_type == "update_display_data":
                 self._publish(entry, msg_type, content)
                 return
+        if self.widgets.capture(entry.msg_id, msg_type, content, parent or {}):
+            return  # an Output widget's, not the cell's (nbclient ignores its display id too)
         entry.outputs.apply(msg_type, content)
         if display_id is not None:
             self.displays.shown(display_id, entry)
@@ -64,5 +79,6 @@ class KernelOutputs:
         self._publish(entry, "stream", content)
 
     def reset(self) -> None:
-        """The kernel process ended: its display ids mean nothing to the next one."""
+        """The kernel process ended: its display ids and widgets mean nothing to the next."""
         self.displays.clear()
+        self.widgets.reset()
