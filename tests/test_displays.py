@@ -30,6 +30,7 @@ from jupyter_canvas.outputs import OutputList
 from jupyter_canvas.queue.displays import DisplayRegistry, display_id_of
 from jupyter_canvas.queue.models import Entry
 from jupyter_canvas.queue.routing import KernelOutputs
+from jupyter_canvas.queue.widgets import WidgetTracker
 
 
 def plain(output: dict[str, Any]) -> str:
@@ -67,7 +68,8 @@ def test_display_id_of_ignores_missing_or_null_transient() -> None:
 
 def test_update_reaches_earlier_entries_and_is_published() -> None:
     published: list[tuple[str, str, str]] = []
-    routes = KernelOutputs(lambda e, t, c: published.append((e.id, t, plain(c))))
+    widgets = WidgetTracker(lambda c, p: None, schedule=lambda d, c: None)
+    routes = KernelOutputs(lambda e, t, c: published.append((e.id, t, plain(c))), widgets)
     first = Entry("k", "", "me", outputs=OutputList())
     second = Entry("k", "", "me", outputs=OutputList())
     routes.apply(first, "display_data", shown("here", "1"))

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from pycrdt import Map
 from test_canvas_support import code, wait_until, write_notebook
 from test_notebook_run import (  # noqa: F401  (fixtures used by name)
@@ -236,10 +237,11 @@ async def nbclient_run(path: Path, tmp: Path) -> dict[str, Any]:
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-c", NBCLIENT, str(path), str(result)
     )
-    assert await asyncio.wait_for(process.wait(), 90) == 0
+    assert await asyncio.wait_for(process.wait(), 180) == 0
     return json.loads(result.read_text())  # type: ignore[no-any-return]
 
 
+@pytest.mark.timeout(300)  # two kernels run the notebook: give a loaded machine time
 async def test_output_widgets_and_state_match_nbclient(
     jp_serverapp: Any,
     api: Any,
