@@ -4,8 +4,6 @@ import {
   edgePath,
   groupFrames,
   IRect,
-  placeCells,
-  STACK_GAP,
   union
 } from '../canvas/geometry';
 import { computeGraphs, groupMembers, headingLevel } from '../canvas/graphs';
@@ -45,26 +43,6 @@ describe('computeGraphs', () => {
 });
 
 describe('geometry', () => {
-  it('keeps stored placements and stacks the others below their predecessor', () => {
-    const placed = placeCells(['a', 'b', 'c'], {
-      a: { x: 10, y: 20, width: 300, height: 100 },
-      c: { x: 'bad' as unknown as number, y: 5 }
-    });
-    expect(placed.get('a')).toEqual({
-      x: 10,
-      y: 20,
-      width: 300,
-      height: 100,
-      collapsed: false
-    });
-    expect(placed.get('b')).toMatchObject({
-      x: 10,
-      y: 20 + 100 + STACK_GAP,
-      width: 600
-    });
-    expect(placed.get('c')?.y).toBe(placed.get('b')!.y + 120 + STACK_GAP);
-  });
-
   it('draws nested frames around heading groups', () => {
     const rects = new Map<string, IRect>([
       ['A', { x: 0, y: 0, width: 100, height: 20 }],
@@ -103,6 +81,17 @@ describe('geometry', () => {
       y2: 200
     });
     expect(edgePath(edge)).toMatch(/^M 50 50 C /);
+  });
+
+  it('joins boxes standing side by side (columns) side to side', () => {
+    const boxes = new Map<string, IRect>([
+      ['A', { x: 0, y: 0, width: 100, height: 500 }],
+      ['C', { x: 180, y: 0, width: 100, height: 200 }]
+    ]);
+    const [edge] = chainEdges({ A: ['C'] }, boxes);
+    expect(edge).toMatchObject({ x1: 100, x2: 180, side: true });
+    expect(edge.y1).toBe(edge.y2);
+    expect(edgePath(edge)).toMatch(/^M 100 30 C 140 30/);
   });
 });
 

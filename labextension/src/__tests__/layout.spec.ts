@@ -159,6 +159,8 @@ describe('layout model', () => {
     }
     expect(boxes.get('A')!.hidden).toBe(false);
     expect(boxes.get('C')!.hidden).toBe(false);
+    // The next column (C's) stays where it was.
+    expect(boxes.get('C')!.x).toBe(layout().get('C')!.x);
   });
 
   it('snaps to a 20 px grid', () => {

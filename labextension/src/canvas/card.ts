@@ -4,8 +4,8 @@ import { OutputArea } from '@jupyterlab/outputarea';
 import { IRenderMimeRegistry, MimeModel } from '@jupyterlab/rendermime';
 import type { IRenderMime } from '@jupyterlab/rendermime';
 import { PanelLayout, Widget } from '@lumino/widgets';
-import type { ICellPlacement } from '../contract';
 import { english, ITrans } from '../translation';
+import type { ICardBox } from './layout';
 
 /**
  * What a card asks of its canvas.
@@ -129,31 +129,63 @@ export class CanvasCard extends Widget {
   /**
    * Where the card is drawn (plane units); also exposed as data attributes.
    */
-  get placement(): ICellPlacement | null {
-    return this._placement;
+  get box(): ICardBox | null {
+    return this._box;
   }
 
   /**
-   * Put the card at a placement.
+   * Draw the card at a box of the layout (its height is its content's).
+   *
+   * @param hiddenCount - for a heading whose group is folded: how many cells it hides.
    */
-  setPlacement(placement: ICellPlacement): void {
-    const previous = this._placement;
-    this._placement = placement;
+  setBox(box: ICardBox, hiddenCount = 0): void {
+    const previous = this._box;
+    this._box = box;
     const style = this.node.style;
-    style.left = `${placement.x}px`;
-    style.top = `${placement.y}px`;
-    style.width = `${placement.width}px`;
-    style.minHeight = placement.collapsed
-      ? ''
-      : `${Math.min(placement.height, 400)}px`;
-    this.node.dataset.x = `${Math.round(placement.x)}`;
-    this.node.dataset.y = `${Math.round(placement.y)}`;
-    this.toggleClass('jp-mod-collapsed', placement.collapsed);
-    if (!previous || previous.collapsed !== placement.collapsed) {
-      this._collapseButton.textContent = placement.collapsed ? '▸' : '▾';
-      this._collapseButton.title = placement.collapsed
+    style.left = `${box.x}px`;
+    style.top = `${box.y}px`;
+    style.width = `${box.width}px`;
+    this.node.dataset.x = `${Math.round(box.x)}`;
+    this.node.dataset.y = `${Math.round(box.y)}`;
+    this.node.dataset.placed = `${box.placed}`;
+    this.setHidden(box.hidden);
+    const heading = this.hasClass('jp-mod-heading');
+    // A folded heading keeps its title and hides its group; another card shows its header only.
+    this.toggleClass('jp-mod-collapsed', box.collapsed && !heading);
+    this.toggleClass('jp-mod-groupFolded', box.collapsed && heading);
+    this._hiddenNote.hidden = hiddenCount === 0;
+    this._hiddenNote.textContent =
+      hiddenCount === 0
+        ? ''
+        : this._trans._n(
+            '%1 cell folded',
+            '%1 cells folded',
+            hiddenCount,
+            hiddenCount
+          );
+    if (!previous || previous.collapsed !== box.collapsed) {
+      this._collapseButton.textContent = box.collapsed ? '▸' : '▾';
+      this._collapseButton.title = box.collapsed
         ? this._trans.__('Unfold')
         : this._trans.__('Fold');
+    }
+  }
+
+  /**
+   * Show a markdown card's rendered text (as Shift-Enter in its editor does).
+   */
+  render(): void {
+    this._showRendered(true);
+  }
+
+  /**
+   * Put the cursor in the card's editor (a markdown card shows its source).
+   */
+  edit(): void {
+    if (this._markdown) {
+      this._showRendered(false);
+    } else {
+      this._editor.editor.focus();
     }
   }
 
@@ -205,6 +237,11 @@ export class CanvasCard extends Widget {
     this._label.textContent =
       this.model.type === 'code' ? '[ ]' : this.model.type;
     header.appendChild(this._label);
+
+    this._hiddenNote = document.createElement('span');
+    this._hiddenNote.className = 'jp-CanvasCard-foldedNote';
+    this._hiddenNote.hidden = true;
+    header.appendChild(this._hiddenNote);
 
     const spacer = document.createElement('span');
     spacer.className = 'jp-CanvasCard-spacer';
@@ -312,8 +349,9 @@ export class CanvasCard extends Widget {
   private _markdown: IRenderMime.IRenderer | null = null;
   private _rendered = true;
   private _markdownTimer: ReturnType<typeof setTimeout> | null = null;
-  private _placement: ICellPlacement | null = null;
+  private _box: ICardBox | null = null;
   private _label!: HTMLSpanElement;
+  private _hiddenNote!: HTMLSpanElement;
   private _groupButton!: HTMLButtonElement;
   private _collapseButton!: HTMLButtonElement;
 }

@@ -1,5 +1,3 @@
-import type { ICellPlacement } from '../contract';
-
 /**
  * A rectangle on the canvas plane.
  */
@@ -21,7 +19,9 @@ export interface IFrame {
 }
 
 /**
- * An edge of the `np_graph` chain, from the bottom of one box to the top of the next.
+ * An edge of the `np_graph` chain: from the bottom of one box to the top of the
+ * next, or, when the next box stands beside it (the next column), from its
+ * right side to the next one's left side.
  */
 export interface IEdge {
   from: string;
@@ -30,58 +30,8 @@ export interface IEdge {
   y1: number;
   x2: number;
   y2: number;
-}
-
-/**
- * Where a cell goes when nothing says where it is.
- */
-export const DEFAULT_PLACEMENT: ICellPlacement = {
-  x: 0,
-  y: 0,
-  width: 600,
-  height: 120,
-  collapsed: false
-};
-
-/**
- * The vertical space left between a placed cell and the next one.
- */
-export const STACK_GAP = 40;
-
-/**
- * Placements for every cell, in notebook order: a known placement is kept; a
- * cell without one goes below the cell before it (the first at the origin).
- */
-export function placeCells(
-  cellIds: readonly string[],
-  known: Readonly<Record<string, Partial<ICellPlacement> | undefined>>
-): Map<string, ICellPlacement> {
-  const placed = new Map<string, ICellPlacement>();
-  let previous: ICellPlacement | null = null;
-  for (const id of cellIds) {
-    const stored = known[id];
-    let placement: ICellPlacement;
-    if (stored && isFiniteNumber(stored.x) && isFiniteNumber(stored.y)) {
-      placement = {
-        x: stored.x,
-        y: stored.y,
-        width: positiveOr(stored.width, DEFAULT_PLACEMENT.width),
-        height: positiveOr(stored.height, DEFAULT_PLACEMENT.height),
-        collapsed: stored.collapsed === true
-      };
-    } else if (previous) {
-      placement = {
-        ...DEFAULT_PLACEMENT,
-        x: previous.x,
-        y: previous.y + previous.height + STACK_GAP
-      };
-    } else {
-      placement = { ...DEFAULT_PLACEMENT };
-    }
-    placed.set(id, placement);
-    previous = placement;
-  }
-  return placed;
+  /** Side to side (the boxes stand beside each other). */
+  side?: boolean;
 }
 
 /**
@@ -193,6 +143,18 @@ export function chainEdges(
       if (!b) {
         continue;
       }
+      if (b.x >= a.x + a.width && b.y < a.y + a.height) {
+        edges.push({
+          from,
+          to,
+          x1: a.x + a.width,
+          y1: a.y + SIDE_EDGE_DROP,
+          x2: b.x,
+          y2: b.y + SIDE_EDGE_DROP,
+          side: true
+        });
+        continue;
+      }
       edges.push({
         from,
         to,
@@ -207,20 +169,24 @@ export function chainEdges(
 }
 
 /**
- * An SVG path for an edge: a vertical S-curve.
+ * How far below the top of two boxes side by side their edge runs.
+ */
+const SIDE_EDGE_DROP = 30;
+
+/**
+ * An SVG path for an edge: a vertical S-curve (a horizontal one side to side).
  */
 export function edgePath(edge: IEdge): string {
+  if (edge.side) {
+    const bend = Math.max(20, Math.abs(edge.x2 - edge.x1) / 2);
+    return (
+      `M ${edge.x1} ${edge.y1} ` +
+      `C ${edge.x1 + bend} ${edge.y1}, ${edge.x2 - bend} ${edge.y2}, ${edge.x2} ${edge.y2}`
+    );
+  }
   const bend = Math.max(30, Math.abs(edge.y2 - edge.y1) / 2);
   return (
     `M ${edge.x1} ${edge.y1} ` +
     `C ${edge.x1} ${edge.y1 + bend}, ${edge.x2} ${edge.y2 - bend}, ${edge.x2} ${edge.y2}`
   );
-}
-
-function isFiniteNumber(value: unknown): value is number {
-  return typeof value === 'number' && Number.isFinite(value);
-}
-
-function positiveOr(value: unknown, fallback: number): number {
-  return isFiniteNumber(value) && value > 0 ? value : fallback;
 }

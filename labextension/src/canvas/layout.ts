@@ -200,8 +200,9 @@ export function layoutCards(input: ILayoutInput): ILayout {
           : freeY(box.x, y, box.width, box.height, fixed, opts.gap);
         if (!box.hidden) {
           y = box.y + box.height + opts.gap;
-          right = Math.max(right, box.x + box.width + depth * pad);
         }
+        // Folded cards keep their room: folding a group never moves the next column.
+        right = Math.max(right, box.x + box.width + depth * pad);
       }
       boxes.set(id, box);
       if (heading) {

@@ -16,24 +16,18 @@ import { SerialChain } from '../queue/serial';
 import type { QueueService } from '../queue/service';
 import { english, ITrans } from '../translation';
 import { CanvasCard, ICardHost } from './card';
-import {
-  chainEdges,
-  edgePath,
-  groupFrames,
-  IRect,
-  placeCells,
-  union
-} from './geometry';
 import { computeGraphs, headingLevel, ICanvasGraphs } from './graphs';
-import { CanvasRoom } from './room';
-import { fitRect, IViewport, panBy, planeTransform, zoomAt } from './viewport';
-
-const SVG_NS = 'http://www.w3.org/2000/svg';
-
-/**
- * How often (ms) a card being dragged is written to the room, so peers see it move.
- */
-const DRAG_WRITE_INTERVAL = 80;
+import { CanvasInteraction, IInteractionHost } from './interaction';
+import {
+  contentBounds,
+  fitView,
+  ILayout,
+  layoutCards,
+  membersOf
+} from './layout';
+import { CanvasLinks } from './links';
+import { CanvasRoom, IRoomLayout } from './room';
+import { IViewport, planeTransform, zoomAt } from './viewport';
 
 /**
  * Lays the cards out on the plane node instead of the widget's own node.
@@ -72,11 +66,12 @@ class PlaneLayout extends PanelLayout {
 
 /**
  * The canvas view of a notebook: every cell a card on a pannable, zoomable
- * plane at its layout position, heading groups framed, the `np_graph` chain
- * drawn as edges. Positions are shared through the notebook's canvas Y room;
+ * plane, each top-level heading group a column (see `layout.ts`), groups
+ * framed and the `np_graph` chain drawn (`links.ts`), pointer and keys handled
+ * by `interaction.ts`. Places are shared through the notebook's canvas Y room;
  * sources and outputs are the shared notebook document's.
  */
-export class CanvasView extends Widget implements ICardHost {
+export class CanvasView extends Widget implements ICardHost, IInteractionHost {
   constructor(options: CanvasView.IOptions) {
     super();
     this._context = options.context;
@@ -90,9 +85,8 @@ export class CanvasView extends Widget implements ICardHost {
 
     this._plane = document.createElement('div');
     this._plane.className = 'jp-CanvasView-plane';
-    this._links = document.createElementNS(SVG_NS, 'svg');
-    this._links.classList.add('jp-CanvasView-links');
-    this._plane.appendChild(this._links);
+    this._links = new CanvasLinks(`jp-canvas-arrow-${Private.ids.next++}`);
+    this._plane.appendChild(this._links.node);
     this.node.appendChild(this._plane);
 
     this._banner = document.createElement('div');
@@ -100,7 +94,9 @@ export class CanvasView extends Widget implements ICardHost {
     this.node.appendChild(this._banner);
 
     this.layout = new PlaneLayout(this._plane);
-    this._resizeObserver = new ResizeObserver(() => this._scheduleLinks());
+    this._interaction = new CanvasInteraction(this);
+    // A card growing or shrinking (outputs, edits, folding) moves the cards below it.
+    this._resizeObserver = new ResizeObserver(() => this._scheduleRelayout());
     this._applyViewport();
 
     this._queue.store.changed.connect(this._scheduleBadges, this);
@@ -119,6 +115,13 @@ export class CanvasView extends Widget implements ICardHost {
   }
 
   /**
+   * Where every card is drawn.
+   */
+  get currentLayout(): ILayout {
+    return this._cardLayout;
+  }
+
+  /**
    * The card of a cell, if shown.
    */
   card(cellId: string): CanvasCard | undefined {
@@ -132,6 +135,13 @@ export class CanvasView extends Widget implements ICardHost {
     return this._order
       .map(id => this._cards.get(id))
       .filter((c): c is CanvasCard => c !== undefined);
+  }
+
+  /**
+   * The selected card's cell id.
+   */
+  get selected(): string | null {
+    return this._interaction.selected;
   }
 
   /**
@@ -153,18 +163,16 @@ export class CanvasView extends Widget implements ICardHost {
   }
 
   /**
-   * Show every card.
+   * Show as much as fits, never with code smaller than 11 px on screen.
    */
   fit(): void {
-    const bounds = union([...this._rects().values()]);
-    if (!bounds) {
-      return;
-    }
+    this._relayout();
+    const bounds = contentBounds(this._cardLayout);
     const rect = this.node.getBoundingClientRect();
-    if (rect.width < 10 || rect.height < 10) {
+    if (!bounds || rect.width < 10 || rect.height < 10) {
       return;
     }
-    this.viewport = fitRect(bounds, rect.width, rect.height);
+    this.viewport = fitView(bounds, rect.width, rect.height, this._codePx());
   }
 
   /**
@@ -174,9 +182,17 @@ export class CanvasView extends Widget implements ICardHost {
     this._submit({ select: 'all' });
   }
 
-  // -- ICardHost ---------------------------------------------------------------
+  // -- ICardHost and IInteractionHost -------------------------------------------
 
-  run(card: CanvasCard): void {
+  run(target: CanvasCard | string): void {
+    const card = typeof target === 'string' ? this._cards.get(target) : target;
+    if (!card) {
+      return;
+    }
+    if (card.model.type !== 'code') {
+      card.render();
+      return;
+    }
     this._submit({
       cell_id: card.cellId,
       code: card.model.sharedModel.getSource()
@@ -188,64 +204,29 @@ export class CanvasView extends Widget implements ICardHost {
   }
 
   toggleCollapsed(card: CanvasCard): void {
-    const placement = this._placements.get(card.cellId);
-    if (!placement) {
-      return;
-    }
-    const collapsed = !placement.collapsed;
-    this._write(card.cellId, { collapsed }, { ...placement, collapsed });
+    const collapsed = !(
+      this._cardLayout.boxes.get(card.cellId)?.collapsed ?? false
+    );
+    this._write(card.cellId, { collapsed });
   }
 
   startDrag(card: CanvasCard, event: PointerEvent): void {
-    const origin = this._placements.get(card.cellId);
-    if (!origin) {
-      return;
-    }
-    event.preventDefault();
-    const header = card.header;
-    header.setPointerCapture(event.pointerId);
-    card.addClass('jp-mod-dragging');
-    const start = { x: event.clientX, y: event.clientY };
-    let last = 0;
-    let moved = false;
-    const at = (e: PointerEvent): ICellPlacement => ({
-      ...origin,
-      x: Math.round(origin.x + (e.clientX - start.x) / this._view.scale),
-      y: Math.round(origin.y + (e.clientY - start.y) / this._view.scale)
+    this._interaction.startDrag(card, event);
+  }
+
+  setDragging(drag: { id: string; x: number; y: number } | null): void {
+    this._dragging = drag;
+    this._relayout();
+  }
+
+  place(cellId: string, x: number, y: number): void {
+    const box = this._cardLayout.boxes.get(cellId);
+    this._write(cellId, {
+      x,
+      y,
+      placed: true,
+      ...(box ? { width: box.width, height: Math.round(box.height) } : {})
     });
-    const onMove = (e: PointerEvent) => {
-      if (e.pointerId !== event.pointerId) {
-        return;
-      }
-      moved = true;
-      const placement = at(e);
-      this._dragging = { id: card.cellId, placement };
-      card.setPlacement(placement);
-      this._scheduleLinks();
-      const now = Date.now();
-      if (now - last >= DRAG_WRITE_INTERVAL) {
-        last = now;
-        this._write(card.cellId, { x: placement.x, y: placement.y }, placement);
-      }
-    };
-    const onUp = (e: PointerEvent) => {
-      if (e.pointerId !== event.pointerId) {
-        return;
-      }
-      header.removeEventListener('pointermove', onMove);
-      header.removeEventListener('pointerup', onUp);
-      header.removeEventListener('pointercancel', onUp);
-      card.removeClass('jp-mod-dragging');
-      this._dragging = null;
-      if (moved) {
-        const placement = at(e);
-        this._write(card.cellId, { x: placement.x, y: placement.y }, placement);
-      }
-      this._relayout();
-    };
-    header.addEventListener('pointermove', onMove);
-    header.addEventListener('pointerup', onUp);
-    header.addEventListener('pointercancel', onUp);
   }
 
   // -- lifecycle ---------------------------------------------------------------
@@ -259,28 +240,26 @@ export class CanvasView extends Widget implements ICardHost {
     this._trackers.forEach(t => t.dispose());
     this._kernelTracker?.dispose();
     this._queue.store.changed.disconnect(this._scheduleBadges, this);
-    if (this._frame !== null) {
-      cancelAnimationFrame(this._frame);
+    for (const frame of this._frames.values()) {
+      cancelAnimationFrame(frame);
     }
     super.dispose();
   }
 
   protected onAfterAttach(msg: Message): void {
     super.onAfterAttach(msg);
-    this.node.addEventListener('pointerdown', this._onPointerDown);
-    this.node.addEventListener('wheel', this._onWheel, { passive: false });
-    this._scheduleLinks();
+    this._interaction.attach();
+    this._scheduleRelayout();
   }
 
   protected onBeforeDetach(msg: Message): void {
-    this.node.removeEventListener('pointerdown', this._onPointerDown);
-    this.node.removeEventListener('wheel', this._onWheel);
+    this._interaction.detach();
     super.onBeforeDetach(msg);
   }
 
   protected onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
-    this._scheduleLinks();
+    this._scheduleRelayout();
   }
 
   private async _start(): Promise<void> {
@@ -389,16 +368,28 @@ export class CanvasView extends Widget implements ICardHost {
   }
 
   private _scheduleRelayout(): void {
-    if (this._relayoutFrame === null && !this.isDisposed) {
-      this._relayoutFrame = requestAnimationFrame(() => {
-        this._relayoutFrame = null;
-        this._relayout();
-      });
+    this._schedule('layout', () => this._relayout());
+  }
+
+  private _scheduleBadges(): void {
+    this._schedule('badges', () => this._updateBadges());
+  }
+
+  private _schedule(name: string, fn: () => void): void {
+    if (!this._frames.has(name) && !this.isDisposed) {
+      this._frames.set(
+        name,
+        requestAnimationFrame(() => {
+          this._frames.delete(name);
+          fn();
+        })
+      );
     }
   }
 
   /**
-   * Place every card from the room (or the REST layout, or defaults).
+   * Lay every card out from the room (or the REST layout) and the cards'
+   * measured heights, then draw the frames and edges.
    */
   private _relayout(): void {
     if (this.isDisposed) {
@@ -413,27 +404,14 @@ export class CanvasView extends Widget implements ICardHost {
         stored[id] = { ...stored[id], ...placement };
       }
     }
-    this._placements = placeCells(this._order, stored);
     if (this._dragging) {
-      this._placements.set(this._dragging.id, this._dragging.placement);
+      const { id, x, y } = this._dragging;
+      stored[id] = { ...stored[id], x, y, placed: true };
     }
     this._graphs = this._currentGraphs(roomLayout);
-    for (const [id, placement] of this._placements) {
-      const card = this._cards.get(id);
-      if (!card) {
-        continue;
-      }
-      const current = card.placement;
-      if (
-        !current ||
-        current.x !== placement.x ||
-        current.y !== placement.y ||
-        current.width !== placement.width ||
-        current.height !== placement.height ||
-        current.collapsed !== placement.collapsed
-      ) {
-        card.setPlacement(placement);
-      }
+    const heights = new Map<string, number>();
+    for (const [id, card] of this._cards) {
+      // Measured with its heading state of this pass (a heading's folding differs).
       card.setHeadingLevel(
         headingLevel({
           id,
@@ -441,21 +419,36 @@ export class CanvasView extends Widget implements ICardHost {
           source: card.model.sharedModel.getSource()
         })
       );
+      const height = card.isHidden ? 0 : card.measuredHeight();
+      if (height > 0) {
+        heights.set(id, height);
+      }
     }
-    this._scheduleLinks();
+    const pcGraph = this._graphs.pc_graph;
+    this._cardLayout = layoutCards({
+      order: this._order,
+      pcGraph,
+      stored,
+      heights
+    });
+    const hiddenCounts = new Map<string, number>();
+    for (const [id, box] of this._cardLayout.boxes) {
+      if (box.collapsed && pcGraph[id] !== undefined) {
+        hiddenCounts.set(id, membersOf(pcGraph, id).length);
+      }
+    }
+    for (const [id, box] of this._cardLayout.boxes) {
+      this._cards.get(id)?.setBox(box, hiddenCounts.get(id) ?? 0);
+    }
+    if (this.isVisible) {
+      this._links.draw(this._cardLayout, this._graphs.np_graph, hiddenCounts);
+    }
   }
 
   /**
    * The room's graphs when it has them, else the notebook's own by the same rule.
    */
-  private _currentGraphs(
-    roomLayout:
-      | {
-          np_graph: Record<string, string[]>;
-          pc_graph: Record<string, string[]>;
-        }
-      | undefined
-  ): ICanvasGraphs {
+  private _currentGraphs(roomLayout: IRoomLayout | undefined): ICanvasGraphs {
     const local = computeGraphs(
       this._order.map(id => {
         const card = this._cards.get(id);
@@ -481,95 +474,6 @@ export class CanvasView extends Widget implements ICardHost {
       }
     }
     return local;
-  }
-
-  private _rects(): Map<string, IRect> {
-    const rects = new Map<string, IRect>();
-    for (const [id, placement] of this._placements) {
-      const card = this._cards.get(id);
-      const height = card?.measuredHeight() || placement.height;
-      rects.set(id, {
-        x: placement.x,
-        y: placement.y,
-        width: placement.width,
-        height
-      });
-    }
-    return rects;
-  }
-
-  private _scheduleLinks(): void {
-    if (this._frame === null && !this.isDisposed) {
-      this._frame = requestAnimationFrame(() => {
-        this._frame = null;
-        this._drawLinks();
-      });
-    }
-  }
-
-  /**
-   * Draw the group frames and the chain edges.
-   */
-  private _drawLinks(): void {
-    if (!this.isVisible) {
-      return;
-    }
-    const rects = this._rects();
-    const frames = groupFrames(this._graphs.pc_graph, rects, 14);
-    const boxes = new Map(rects);
-    for (const frame of frames) {
-      boxes.set(frame.headingId, frame.rect);
-    }
-    const edges = chainEdges(this._graphs.np_graph, boxes);
-    const svg = this._links;
-    while (svg.firstChild) {
-      svg.removeChild(svg.firstChild);
-    }
-    const defs = document.createElementNS(SVG_NS, 'defs');
-    const marker = document.createElementNS(SVG_NS, 'marker');
-    marker.setAttribute('id', `${this.id || 'jp-canvas'}-arrow`);
-    marker.setAttribute('viewBox', '0 0 10 10');
-    marker.setAttribute('refX', '9');
-    marker.setAttribute('refY', '5');
-    marker.setAttribute('markerWidth', '8');
-    marker.setAttribute('markerHeight', '8');
-    marker.setAttribute('orient', 'auto-start-reverse');
-    const tip = document.createElementNS(SVG_NS, 'path');
-    tip.setAttribute('d', 'M 0 0 L 10 5 L 0 10 z');
-    tip.classList.add('jp-CanvasView-arrow');
-    marker.appendChild(tip);
-    defs.appendChild(marker);
-    svg.appendChild(defs);
-    for (const frame of frames) {
-      const rect = document.createElementNS(SVG_NS, 'rect');
-      rect.classList.add('jp-CanvasView-frame');
-      rect.dataset.heading = frame.headingId;
-      rect.dataset.depth = `${frame.depth}`;
-      rect.setAttribute('x', `${frame.rect.x}`);
-      rect.setAttribute('y', `${frame.rect.y}`);
-      rect.setAttribute('width', `${frame.rect.width}`);
-      rect.setAttribute('height', `${frame.rect.height}`);
-      rect.setAttribute('rx', '10');
-      svg.appendChild(rect);
-    }
-    for (const edge of edges) {
-      const path = document.createElementNS(SVG_NS, 'path');
-      path.classList.add('jp-CanvasView-edge');
-      path.dataset.from = edge.from;
-      path.dataset.to = edge.to;
-      path.setAttribute('d', edgePath(edge));
-      path.setAttribute('marker-end', `url(#${marker.id})`);
-      svg.appendChild(path);
-    }
-  }
-
-  private _scheduleBadges(): void {
-    if (this._badgeFrame === null && !this.isDisposed) {
-      this._badgeFrame = requestAnimationFrame(() => {
-        this._badgeFrame = null;
-        this._updateBadges();
-      });
-    }
   }
 
   private _updateBadges(): void {
@@ -616,15 +520,23 @@ export class CanvasView extends Widget implements ICardHost {
     });
   }
 
-  private _write(
-    cellId: string,
-    change: Partial<ICellPlacement>,
-    full: ICellPlacement
-  ): void {
+  /**
+   * Change a cell's place for every peer (on this page only without a room).
+   */
+  private _write(cellId: string, change: Partial<ICellPlacement>): void {
+    const box = this._cardLayout.boxes.get(cellId);
+    const full: ICellPlacement = {
+      x: box?.x ?? 0,
+      y: box?.y ?? 0,
+      width: box?.width ?? 600,
+      height: Math.round(box?.height ?? 120),
+      collapsed: box?.collapsed ?? false,
+      placed: box?.placed ?? false,
+      ...change
+    };
     if (this._room) {
       this._room.place(cellId, change, full);
     } else {
-      // Without a room the move stays on this page.
       this._restLayout = this._restLayout ?? {
         path: this._context.path,
         file_id: '',
@@ -633,7 +545,7 @@ export class CanvasView extends Widget implements ICardHost {
         np_graph: {},
         pc_graph: {}
       };
-      this._restLayout.cells[cellId] = { ...full, ...change };
+      this._restLayout.cells[cellId] = full;
       this._scheduleRelayout();
     }
   }
@@ -657,12 +569,26 @@ export class CanvasView extends Widget implements ICardHost {
     return info ? this._mimeService.getMimeTypeByLanguage(info) : null;
   }
 
+  /**
+   * How high code is drawn at zoom 1 (JupyterLab's code font size).
+   */
+  private _codePx(): number {
+    const sample = this._plane.querySelector('.cm-content');
+    const size = parseFloat(
+      sample
+        ? getComputedStyle(sample).fontSize
+        : getComputedStyle(this.node).getPropertyValue('--jp-code-font-size')
+    );
+    return Number.isFinite(size) && size > 0 ? size : 13;
+  }
+
   private _fitOnce(): void {
     if (this._fitted) {
       return;
     }
     this._fitted = true;
-    requestAnimationFrame(() => this.fit());
+    // Two frames: the cards' contents are drawn and measured first.
+    requestAnimationFrame(() => requestAnimationFrame(() => this.fit()));
   }
 
   private _setBanner(text: string, warning = false): void {
@@ -676,44 +602,6 @@ export class CanvasView extends Widget implements ICardHost {
     this.node.dataset.scale = `${this._view.scale}`;
   }
 
-  private _onPointerDown = (event: PointerEvent): void => {
-    const target = event.target as Element;
-    if (event.button !== 0 || target.closest('.jp-CanvasCard')) {
-      return;
-    }
-    event.preventDefault();
-    this.node.focus();
-    this.node.setPointerCapture(event.pointerId);
-    this.addClass('jp-mod-panning');
-    let last = { x: event.clientX, y: event.clientY };
-    const onMove = (e: PointerEvent) => {
-      this.viewport = panBy(this._view, e.clientX - last.x, e.clientY - last.y);
-      last = { x: e.clientX, y: e.clientY };
-    };
-    const onUp = () => {
-      this.removeClass('jp-mod-panning');
-      this.node.removeEventListener('pointermove', onMove);
-      this.node.removeEventListener('pointerup', onUp);
-      this.node.removeEventListener('pointercancel', onUp);
-    };
-    this.node.addEventListener('pointermove', onMove);
-    this.node.addEventListener('pointerup', onUp);
-    this.node.addEventListener('pointercancel', onUp);
-  };
-
-  private _onWheel = (event: WheelEvent): void => {
-    event.preventDefault();
-    if (event.ctrlKey || event.metaKey) {
-      const rect = this.node.getBoundingClientRect();
-      this.viewport = zoomAt(this._view, Math.exp(-event.deltaY * 0.002), {
-        x: event.clientX - rect.left,
-        y: event.clientY - rect.top
-      });
-    } else {
-      this.viewport = panBy(this._view, -event.deltaX, -event.deltaY);
-    }
-  };
-
   private _context: DocumentRegistry.IContext<INotebookModel>;
   private _queue: QueueService;
   private _trans: ITrans;
@@ -721,20 +609,19 @@ export class CanvasView extends Widget implements ICardHost {
   private _editorFactory: CodeEditor.Factory;
   private _mimeService: IEditorMimeTypeService | null;
   private _plane: HTMLDivElement;
-  private _links: SVGSVGElement;
+  private _links: CanvasLinks;
   private _banner: HTMLDivElement;
+  private _interaction: CanvasInteraction;
   private _resizeObserver: ResizeObserver;
   private _cards = new Map<string, CanvasCard>();
   private _order: string[] = [];
-  private _placements = new Map<string, ICellPlacement>();
+  private _cardLayout: ILayout = { boxes: new Map(), columns: [], frames: [] };
   private _graphs: ICanvasGraphs = { np_graph: {}, pc_graph: {} };
   private _view: IViewport = { x: 40, y: 40, scale: 1 };
   private _restLayout: ICanvasLayout | null = null;
   private _room: CanvasRoom | null = null;
-  private _dragging: { id: string; placement: ICellPlacement } | null = null;
-  private _frame: number | null = null;
-  private _relayoutFrame: number | null = null;
-  private _badgeFrame: number | null = null;
+  private _dragging: { id: string; x: number; y: number } | null = null;
+  private _frames = new Map<string, number>();
   private _fitted = false;
   private _runChain = new SerialChain();
   private _trackers: IDisposable[] = [];
@@ -763,4 +650,11 @@ export namespace CanvasView {
     /** The translation bundle. */
     trans?: ITrans;
   }
+}
+
+namespace Private {
+  /**
+   * Makes the SVG marker ids unique on the page.
+   */
+  export const ids = { next: 0 };
 }
