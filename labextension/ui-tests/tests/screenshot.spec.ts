@@ -16,16 +16,18 @@ test('the canvas view, for the README', async ({ page, request }) => {
     'set JUPYTER_CANVAS_SCREENSHOT_DIR to write the screenshot'
   );
   const notebook = `${uniqueName('analysis')}.ipynb`;
+  // Two heading groups (one nested group inside the first): two columns, laid
+  // out by the canvas itself (no stored places).
   await createNotebook(request, notebook, [
+    {
+      id: 'report',
+      type: 'markdown',
+      source: '# Sales by region\nEvery cell under this heading is one group.'
+    },
     {
       id: 'load',
       source:
         'sales = {"north": 120, "south": 95, "east": 143, "west": 88}\nprint(f"{len(sales)} regions, {sum(sales.values())} units")'
-    },
-    {
-      id: 'report',
-      type: 'markdown',
-      source: '# Report\nEvery cell under this heading is one group.'
     },
     {
       id: 'best',
@@ -38,29 +40,27 @@ test('the canvas view, for the README', async ({ page, request }) => {
         'from IPython.display import HTML\nrows = "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in sales.items())\nHTML(f"<table><tr><th>region</th><th>units</th></tr>{rows}</table>")'
     },
     {
+      id: 'summary',
+      type: 'markdown',
+      source: '# Summary\nShares of the total, largest first.'
+    },
+    {
       id: 'share',
       source:
-        'for region, units in sorted(sales.items(), key=lambda kv: -kv[1]):\n    print(f"{region:>6} {units / sum(sales.values()):6.1%}")'
+        'total = sum(sales.values())\nfor region, units in sorted(sales.items(), key=lambda kv: -kv[1]):\n    print(f"{region:>6} {units / total:6.1%}")'
+    },
+    {
+      id: 'bar',
+      source:
+        'for region, units in sales.items():\n    print(f"{region:>6} " + "#" * (units // 8))'
     }
   ]);
-  const placed = {
-    load: { x: 0, y: 0, width: 460, height: 110 },
-    report: { x: 0, y: 200, width: 460, height: 120 },
-    best: { x: 0, y: 370, width: 460, height: 110 },
-    details: { x: 540, y: 200, width: 420, height: 80 },
-    table: { x: 540, y: 320, width: 420, height: 240 },
-    share: { x: 540, y: 610, width: 420, height: 170 }
-  };
-  const patched = await request.patch(`api/canvas/layout/${notebook}`, {
-    data: { cells: placed }
-  });
-  expect(patched.ok(), await patched.text()).toBeTruthy();
 
   await page.setViewportSize({ width: 1280, height: 820 });
   await openNotebook(page, notebook);
   await page.locator('[data-command="jupyter-canvas:open-canvas"]').click();
   const view = page.locator('.jp-CanvasPanel .jp-CanvasView');
-  await expect(view.locator('.jp-CanvasCard')).toHaveCount(6);
+  await expect(view.locator('.jp-CanvasCard')).toHaveCount(8);
   await execute(page, 'application:toggle-left-area');
   await execute(page, 'application:set-mode', { mode: 'single-document' });
 
@@ -75,6 +75,9 @@ test('the canvas view, for the README', async ({ page, request }) => {
   await expect(
     view.locator('.jp-CanvasCard[data-cell-id="table"] .jp-OutputArea table')
   ).toBeVisible();
+  await expect(
+    view.locator('.jp-CanvasCard[data-cell-id="bar"] .jp-OutputArea')
+  ).toContainText('west');
   await page.addStyleTag({
     content: '.Toastify { display: none !important; }'
   });
