@@ -8,10 +8,16 @@ starts do.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import random
 import signal
+import threading
+import time
 from pathlib import Path
 
 import nbformat
+import pytest
 from server_process import ServerProcess, servers_fixture, start  # noqa: F401  (fixture)
 
 CAP = "--NotebookService.stream_cap=1000"
@@ -120,3 +126,92 @@ async def test_killed_server_keeps_the_running_entrys_outputs(
     assert entry["state"] == "cancelled" and entry["reason"] == "server stopped"
     text = "".join(o.get("text", "") for o in entry["outputs"])
     assert [f"line {i}" for i in range(26)] == text.split("\n")[:26], text
+
+
+class SaveWatcher(threading.Thread):
+    """Kills the server with SIGKILL the moment it is seen saving the notebook."""
+
+    def __init__(self, pid: int, path: Path, size: int, at: float | None) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.path, self.size, self.at = pid, path, size, at
+        self.stop = threading.Event()
+        self.killed_during_save = False
+
+    def saving(self) -> bool:
+        names = os.listdir(self.path.parent)
+        if any(name.startswith(f".~{self.path.name}") for name in names):
+            return True  # a temporary file is being written (or a backup is kept)
+        try:
+            return os.stat(self.path).st_size < self.size  # rewritten in place
+        except FileNotFoundError:
+            return True
+
+    def run(self) -> None:
+        start = time.monotonic()
+        while not self.stop.is_set():
+            if self.at is not None:
+                if time.monotonic() - start >= self.at:
+                    break
+                time.sleep(0.005)
+            elif self.saving():
+                self.killed_during_save = True
+                break
+        else:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+
+
+def big_notebook(root: Path, megabytes: int) -> int:
+    filler = ("lorem ipsum dolor sit amet " * 40 + "\n") * (megabytes * 1024 * 1024 // 1081)
+    notebook = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_markdown_cell(filler, id="big"),
+            nbformat.v4.new_code_cell(
+                "import time\nfor i in range(100000):\n    print('line', i, flush=True)\n"
+                "    time.sleep(0.02)",
+                id="run",
+            ),
+        ]
+    )
+    text = nbformat.writes(notebook)
+    (root / "big.ipynb").write_text(text, encoding="utf-8")
+    return len(text.encode())
+
+
+@pytest.mark.parametrize(
+    ("megabytes", "kills"), [(8, 4), pytest.param(30, 20, marks=pytest.mark.long)]
+)
+async def test_kill_9_during_saves_leaves_a_whole_notebook(
+    servers: list[ServerProcess], tmp_path: Path, megabytes: int, kills: int
+) -> None:
+    """The server is killed while it saves a notebook (and at random moments of a run):
+    the file on disk is always a complete notebook."""
+    root = tmp_path / "root"
+    root.mkdir()
+    size = big_notebook(root, megabytes)
+    rng = random.Random(14)
+    during_save = 0
+    for round_ in range(kills):
+        server = await start(servers, tmp_path, "--NotebookService.file_flush_interval=0.05")
+        assert server.process is not None
+        code, run = await server.request(
+            "POST", "api/queue", {"path": "big.ipynb", "select": "all"}
+        )
+        assert code == 202, run
+        await wait_text(server, run["entries"][0]["id"], "line 3")
+        # Even rounds: the moment a save is seen; odd rounds: a random moment of the run.
+        at = None if round_ % 2 == 0 else rng.uniform(0, 2)
+        watcher = SaveWatcher(server.process.pid, root / "big.ipynb", size, at)
+        watcher.start()
+        await asyncio.wait_for(server.process.wait(), 60)
+        watcher.join()
+        server.kill_children()
+        during_save += watcher.killed_during_save
+        notebook = nbformat.read(root / "big.ipynb", as_version=4)  # complete JSON, valid
+        assert [cell.id for cell in notebook.cells] == ["big", "run"]
+        size = (root / "big.ipynb").stat().st_size
+    assert during_save == (kills + 1) // 2
+    # Temporary files of killed servers are swept by the next server that saves there.
+    leftovers = [name for name in os.listdir(root) if name.endswith(".canvas-tmp")]
+    assert len(leftovers) <= 1, leftovers
