@@ -28,9 +28,15 @@ def canvas_extensions() -> dict[str, bool]:
 
 
 @pytest.fixture
-def jp_server_config(jp_server_config: Any, jp_root_dir: Path) -> Any:
+def file_id_manager_class() -> str:
+    return "jupyter_server_fileid.manager.ArbitraryFileIdManager"
+
+
+@pytest.fixture
+def jp_server_config(jp_server_config: Any, jp_root_dir: Path, file_id_manager_class: str) -> Any:
     config = canvas_server_config(jp_server_config, jp_root_dir, {"poll_interval": 0.2})
     config["NotebookService"] = Config({"file_flush_interval": 0.05})
+    config["FileIdExtension"] = Config({"file_id_manager_class": file_id_manager_class})
     return config
 
 
@@ -174,3 +180,122 @@ async def test_external_edit_during_a_write_survives(
     assert [c.id for c in notebook.cells] == ["title", "added", "run"]
     assert notebook.cells[0].source == "# Title, edited elsewhere"
     assert cell.outputs[0]["text"] == "hello\n"
+
+
+def follow_notebook(root: Path) -> Path:
+    return write_notebook(
+        root,
+        NOTEBOOK,
+        [
+            code(
+                "run",
+                "import time\nfor i in range(40):\n    print('line', i, flush=True)\n"
+                "    time.sleep(0.05)",
+            ),
+            code("next", "print('next ran')"),
+        ],
+    )
+
+
+async def start_and_wait_for_line(api: Any, line: str) -> list[str]:
+    status, data = await api(
+        "POST", "api", "queue", body={"path": NOTEBOOK, "cell_ids": ["run", "next"]}
+    )
+    assert status == 202, data
+    ids = [e["id"] for e in data["entries"]]
+    for _ in range(600):
+        _, entry = await api("GET", "api", "queue", ids[0])
+        if line in "".join(o.get("text", "") for o in entry["outputs"]):
+            return ids
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"never printed {line!r}")
+
+
+async def finished(api: Any, entry_id: str) -> dict[str, Any]:
+    status, entry = await api("GET", "api", "queue", entry_id, params={"wait": "60"})
+    assert status == 200, entry
+    return entry  # type: ignore[no-any-return]
+
+
+async def test_rename_mid_run_keeps_writing_to_the_new_path(
+    jp_serverapp: Any, api: Any, jp_root_dir: Path, jp_ws_fetch: Any
+) -> None:
+    follow_notebook(jp_root_dir)
+    events = await jp_ws_fetch("api", "queue", "events")
+    ids = await start_and_wait_for_line(api, "line 5")
+    status, model = await api(
+        "PATCH", "api", "contents", NOTEBOOK, body={"path": "moved/renamed.ipynb"}
+    )
+    assert status == 404 or status == 200, model
+    if status == 404:  # the folder must exist first
+        await api("PUT", "api", "contents", "moved", body={"type": "directory"})
+        status, model = await api(
+            "PATCH", "api", "contents", NOTEBOOK, body={"path": "moved/renamed.ipynb"}
+        )
+    assert status == 200, model
+    run, after = [await finished(api, entry_id) for entry_id in ids]
+    assert run["state"] == "done" and after["state"] == "done", (run, after)
+    assert run["path"] == after["path"] == "moved/renamed.ipynb"
+    # An entry event told the events websocket about the new path.
+    seen: list[dict[str, Any]] = []
+    while not any(
+        e.get("type") == "entry"
+        and e["entry"]["id"] == ids[1]
+        and e["entry"]["path"] == "moved/renamed.ipynb"
+        and e["entry"]["state"] == "queued"
+        for e in seen
+    ):
+        seen.append(json.loads(await asyncio.wait_for(events.read_message(), 10)))
+    events.close()
+
+    def on_disk() -> Any:
+        return nbformat.read(jp_root_dir / "moved" / "renamed.ipynb", as_version=4)
+
+    for _ in range(200):
+        cells = {c.id: c for c in on_disk().cells}
+        if cells["next"].outputs:
+            break
+        await asyncio.sleep(0.05)
+    text = "".join(o.get("text", "") for o in cells["run"].outputs)
+    assert [f"line {i}" for i in range(40)] == text.splitlines()
+    assert cells["next"].outputs[0]["text"] == "next ran\n"
+    assert not (jp_root_dir / NOTEBOOK).exists()  # never re-created at the old path
+
+
+async def test_delete_mid_run_cancels_the_queued_cells(
+    jp_serverapp: Any, api: Any, jp_root_dir: Path
+) -> None:
+    jp_serverapp.contents_manager.delete_to_trash = False
+    follow_notebook(jp_root_dir)
+    ids = await start_and_wait_for_line(api, "line 5")
+    status, _ = await api("DELETE", "api", "contents", NOTEBOOK)
+    assert status == 204
+    run, after = [await finished(api, entry_id) for entry_id in ids]
+    assert after["state"] == "cancelled" and "deleted" in after["reason"], after
+    # The running cell finished into the API only; the notebook is not re-created.
+    assert run["state"] == "done"
+    text = "".join(o.get("text", "") for o in run["outputs"])
+    assert text.count("line ") == 40
+    await asyncio.sleep(0.5)
+    assert not (jp_root_dir / NOTEBOOK).exists()
+
+
+@pytest.mark.parametrize(
+    "file_id_manager_class", ["jupyter_server_fileid.manager.LocalFileIdManager"]
+)
+async def test_atomic_saves_keep_the_file_id_of_an_inode_tracking_manager(
+    jp_serverapp: Any, api: Any, jp_root_dir: Path
+) -> None:
+    """Our rename gives the file a new inode; LocalFileIdManager keeps its id anyway."""
+    follow_notebook(jp_root_dir)
+    manager = jp_serverapp.web_app.settings["file_id_manager"]
+    assert type(manager).__name__ == "LocalFileIdManager"
+    file_id = manager.index(NOTEBOOK)
+    inode = (jp_root_dir / NOTEBOOK).stat().st_ino
+    ids = await start_and_wait_for_line(api, "line 5")
+    for entry_id in ids:
+        assert (await finished(api, entry_id))["state"] == "done"
+    await asyncio.sleep(0.5)
+    assert (jp_root_dir / NOTEBOOK).stat().st_ino != inode  # written by rename
+    assert manager.get_path(file_id) == NOTEBOOK
+    assert manager.index(NOTEBOOK) == file_id

@@ -180,7 +180,8 @@ def big_notebook(root: Path, megabytes: int) -> int:
 
 
 @pytest.mark.parametrize(
-    ("megabytes", "kills"), [(8, 4), pytest.param(30, 20, marks=pytest.mark.long)]
+    ("megabytes", "kills"),
+    [(8, 4), pytest.param(30, 20, marks=[pytest.mark.long, pytest.mark.timeout(1200)])],
 )
 async def test_kill_9_during_saves_leaves_a_whole_notebook(
     servers: list[ServerProcess], tmp_path: Path, megabytes: int, kills: int

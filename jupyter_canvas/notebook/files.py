@@ -213,6 +213,12 @@ class NotebookFiles:
             raise web.HTTPError(404, f"no notebook at {path!r}") from None
         return (st.st_ino, st.st_size, st.st_mtime_ns)
 
+    def exists(self, path: str) -> bool:
+        """Whether the notebook file exists (True when the contents manager is not a
+        jupyter_server file one: only a read can tell)."""
+        os_path = self._os_path(path)
+        return os_path is None or os.path.isfile(os_path)
+
     def _os_path(self, path: str) -> str | None:
         """The file's real OS path with a jupyter_server file contents manager, else None."""
         from jupyter_server.services.contents.fileio import FileManagerMixin
@@ -242,10 +248,31 @@ class NotebookFiles:
                 await ensure_async(cm.create_checkpoint(path))
         saved = await ensure_async(cm.get(path, content=False))
         cm.run_post_save_hooks(model=saved, os_path=os_path)
+        self._keep_file_id(path)
         emit = getattr(cm, "emit", None)
         if emit is not None:
             emit(data={"action": "save", "path": path})
         return saved.get("last_modified")
+
+    def _keep_file_id(self, path: str) -> None:
+        """Our rename gave the notebook a new inode: tell jupyter_server_fileid's
+        ``LocalFileIdManager`` (which tracks files by inode; its save handler looks the
+        record up by inode and path, so it would lose the file id) about it."""
+        manager = self._serverapp.web_app.settings.get("file_id_manager")
+        if manager is None or not all(
+            hasattr(manager, name) for name in ("con", "_normalize_path", "_stat", "_update")
+        ):
+            return
+        try:
+            with manager.con:
+                row = manager.con.execute(
+                    "SELECT id FROM Files WHERE path = ?", (manager._normalize_path(path),)
+                ).fetchone()
+                stat_info = manager._stat(manager._normalize_path(path))
+                if row is not None and stat_info is not None:
+                    manager._update(row[0], stat_info)
+        except Exception as err:  # its private API changed: the id may be re-created
+            self.log.debug("jupyter_canvas: could not update the file id of %s: %s", path, err)
 
     @staticmethod
     def _replace(os_path: str, text: str, before: Any) -> bool:

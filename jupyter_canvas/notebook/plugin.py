@@ -27,8 +27,18 @@ def handlers() -> list[tuple[str, Any]]:
     return []
 
 
+#: jupyter_server's contents events (renames, moves and deletes are followed).
+CONTENTS_SCHEMA = "https://events.jupyter.org/jupyter_server/contents_service/v1"
+
+
 async def start(app: CanvasApp, services: CanvasServices) -> None:
-    """Nothing to wire late: jupyter_server_ydoc is looked up at each write."""
+    """Follow notebooks renamed, moved or deleted through the contents API (jupyter_server_ydoc
+    and jupyter_server_fileid are looked up when needed)."""
+    logger = getattr(app.serverapp, "event_logger", None)
+    if logger is not None and services.notebooks is not None:
+        logger.add_listener(
+            schema_id=CONTENTS_SCHEMA, listener=services.notebooks.on_contents_event
+        )
 
 
 async def stop(app: CanvasApp, services: CanvasServices) -> None:

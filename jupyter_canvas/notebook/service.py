@@ -22,6 +22,7 @@ from collections import defaultdict
 from typing import Any
 
 from jupyter_server.utils import ensure_async
+from tornado import web
 from traitlets import Bool, Float, Int
 from traitlets.config import LoggingConfigurable
 
@@ -50,6 +51,10 @@ class NotebookRequestError(QueueError):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+class NotebookGone(CellNotRun):
+    """The notebook of an entry that has not started was deleted: it ends cancelled."""
 
 
 class NotebookService(LoggingConfigurable):
@@ -147,12 +152,18 @@ class NotebookService(LoggingConfigurable):
         self.queue.check_capacity(kernel_id, max(1, len(chosen)))
         self._metadata_due.add((path, kernel_id))
         if code is not None:
-            return [self._entry(kernel_id, owner, path, cell_id, code, stop_on_error, False)]
-        entries = []
-        for cell in chosen:
-            entry = self._entry(kernel_id, owner, path, cell.id, cell.source, stop_on_error, True)
-            entry.error_expected = RAISES_TAG in _tags(cell)
-            entries.append(entry)
+            entries = [self._entry(kernel_id, owner, path, cell_id, code, stop_on_error, False)]
+        else:
+            entries = []
+            for cell in chosen:
+                entry = self._entry(
+                    kernel_id, owner, path, cell.id, cell.source, stop_on_error, True
+                )
+                entry.error_expected = RAISES_TAG in _tags(cell)
+                entries.append(entry)
+        file_id = self.file_id_or_none(path)
+        for entry in entries:
+            entry.file_id = file_id
         return entries
 
     async def cells_with_ids(self, path: str) -> NotebookCells:
@@ -282,11 +293,63 @@ class NotebookService(LoggingConfigurable):
             )
         return str(km.default_kernel_name)
 
+    # -- following the notebook when it moves or goes ---------
+    async def on_contents_event(self, logger: Any, schema_id: str, data: dict[str, Any]) -> None:
+        """jupyter_server's contents events: a notebook renamed, moved or deleted."""
+        action = data.get("action")
+        try:
+            if action == "rename" and data.get("source_path") and data.get("path"):
+                self.renamed(str(data["source_path"]).strip("/"), str(data["path"]).strip("/"))
+            elif action == "delete" and data.get("path"):
+                self.deleted(str(data["path"]).strip("/"))
+        except Exception:
+            self.log.exception("jupyter_canvas: could not follow %s of %s", action, data)
+
+    def renamed(self, old: str, new: str) -> None:
+        """Entries and writers of ``old`` (a notebook or a folder) follow it to ``new``."""
+        if old == new:
+            return
+        moved = self.queue.repath(old, new)
+        self.writer.repath(old, new)
+        if moved:
+            self.log.info(
+                "jupyter_canvas: %s moved to %s; %d entries follow it", old, new, len(moved)
+            )
+
+    def deleted(self, path: str) -> None:
+        """Queued entries of a deleted notebook (or folder) end ``cancelled``."""
+        cancelled = self.queue.withdraw_path(path, f"notebook {path!r} was deleted")
+        if cancelled:
+            self.log.info("jupyter_canvas: %s deleted; %d entries cancelled", path, len(cancelled))
+
+    def follow(self, entry: Entry) -> str:
+        """The entry's notebook path now, found by its file id (moves made outside the
+        contents API too); :class:`NotebookGone` when the notebook no longer exists."""
+        assert entry.path is not None
+        if entry.file_id is None:
+            return entry.path
+        try:
+            path = self.notebooks.path_of(entry.file_id)
+        except Exception:  # jupyter_server_fileid went away: keep the path we know
+            return entry.path
+        if path is None:
+            if self.files.exists(entry.path):
+                return entry.path  # the id lost track of it (a new inode), not the file
+            raise NotebookGone(f"notebook {entry.path!r} was deleted")
+        if path != entry.path:
+            self.renamed(entry.path, path)
+        return path
+
     # -- the queue's CellBridge ---------
     async def resolve_source(self, entry: Entry) -> str:
         """The cell's source as it is now: live document when open, else the file."""
-        assert entry.path is not None
-        notebook = await self.read_cells(entry.path)
+        path = self.follow(entry)
+        try:
+            notebook = await self.read_cells(path)
+        except web.HTTPError as err:
+            if err.status_code == 404:
+                raise NotebookGone(f"notebook {path!r} was deleted") from None
+            raise
         for cell in notebook.cells:
             if cell.id != entry.cell_id:
                 continue
@@ -305,6 +368,7 @@ class NotebookService(LoggingConfigurable):
         """Refresh the notebook's metadata at a run's first cell; clear the cell's outputs,
         mark it running and follow its outputs."""
         assert entry.path is not None
+        self.follow(entry)
         due = (entry.path, entry.kernel_id)
         if due in self._metadata_due:
             self._metadata_due.discard(due)

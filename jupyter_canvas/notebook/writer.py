@@ -399,18 +399,66 @@ class NotebookWriter:
             if err.status_code != 404:
                 self._keep_dirty(path, dirty, kernel_id)
                 raise
-            # Deleted (or moved away from this path): the outputs stay in the API only.
-            self.log.warning(
-                "jupyter_canvas: %s is gone; outputs of %d cell(s) kept only in the API",
-                path,
-                len(dirty),
-            )
+            self._gone(path, dirty)
         except BaseException:
             self._keep_dirty(path, dirty, kernel_id)
             raise
         for sync in dirty.values():
             if sync.finished and self._cells.get((sync.path, sync.cell_id)) is sync:
                 del self._cells[(sync.path, sync.cell_id)]
+
+    def _gone(self, path: str, dirty: dict[str, CellSync]) -> None:
+        """The notebook is no longer at ``path``: moved (follow it) or deleted."""
+        moved_to: str | None = None
+        for sync in dirty.values():
+            try:
+                moved_to = self.service.follow(sync.entry)
+            except Exception:
+                moved_to = None
+            if moved_to is not None and moved_to != path:
+                break
+        if moved_to is not None and moved_to != path:
+            # Renamed under our write: the syncs were moved by ``repath``; keep them pending.
+            kernel_id = next(iter(dirty.values())).entry.kernel_id
+            self._keep_dirty(moved_to, {sync.cell_id: sync for sync in dirty.values()}, kernel_id)
+            self._ensure_file_flush(moved_to, soon=True)
+            return
+        self.log.warning(
+            "jupyter_canvas: %s is gone; outputs of %d cell(s) kept only in the API",
+            path,
+            len(dirty),
+        )
+
+    def repath(self, old: str, new: str) -> None:
+        """Cells of the notebook ``old`` (or of a folder) are now written to ``new``."""
+
+        def moved(path: str) -> str | None:
+            if path == old:
+                return new
+            if path.startswith(old + "/"):
+                return new + path[len(old) :]
+            return None
+
+        for table in (self._cells, self._shown):
+            for key, sync in list(table.items()):
+                target = moved(key[0])
+                if target is None:
+                    continue
+                del table[key]
+                sync.path = target
+                table[(target, sync.cell_id)] = sync
+        for path in list(self._widgets_due):
+            target = moved(path)
+            if target is not None:
+                self._widgets_due.setdefault(target, self._widgets_due.pop(path))
+        for path in list(self._file_dirty):
+            target = moved(path)
+            if target is None:
+                continue
+            dirty = self._file_dirty.pop(path)
+            if dirty:
+                self._keep_dirty(target, dirty, next(iter(dirty.values())).entry.kernel_id)
+            self._ensure_file_flush(target, soon=True)
 
     def _keep_dirty(self, path: str, dirty: dict[str, CellSync], kernel_id: str) -> None:
         """Not written: keep them pending (newer changes of the same cells win)."""

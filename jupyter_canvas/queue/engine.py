@@ -1097,6 +1097,40 @@ class ExecutionQueue:
             await entry.wait_finished(self.kernel_ready_timeout)
         return cancelled
 
+    def repath(self, old: str, new: str) -> list[Entry]:
+        """The notebook ``old`` (or a folder of notebooks) was renamed or moved to ``new``:
+        its queued and running entries follow it (each announced with an ``entry`` event)."""
+        moved: list[Entry] = []
+        for entry in list(self._live.values()):
+            path = entry.path
+            if path is None or entry.terminal:
+                continue
+            if path == old:
+                entry.path = new
+            elif path.startswith(old + "/"):
+                entry.path = new + path[len(old) :]
+            else:
+                continue
+            moved.append(entry)
+            self._transition(entry, entry.state)
+        return moved
+
+    def withdraw_path(self, path: str, reason: str) -> list[str]:
+        """Cancel the queued entries of notebook ``path`` (or of a folder); the running
+        one goes on (its outputs stay in the API)."""
+        cancelled: list[str] = []
+        for queue in list(self._kernels.values()):
+            gone = [
+                e
+                for e in queue.pending
+                if e.path is not None and (e.path == path or e.path.startswith(path + "/"))
+            ]
+            for entry in gone:
+                queue.pending.remove(entry)
+                queue._finish(entry, EntryState.CANCELLED, reason=reason)
+            cancelled.extend(e.id for e in gone)
+        return cancelled
+
     async def send_input(self, entry_id: str, value: str) -> Entry:
         """Answer the ``input()`` an entry waits on."""
         entry = self.get(entry_id)

@@ -70,6 +70,8 @@ class Entry:
     source_from_notebook: bool = False
     #: The cell is tagged ``raises-exception``: its error does not stop the queue.
     error_expected: bool = False
+    #: The notebook's file id (jupyter_server_fileid), to follow the notebook when it moves.
+    file_id: str | None = None
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     #: The run (one ``POST /api/queue``) the entry belongs to (see ``queue/runs.py``).
     run_id: str | None = None
