@@ -111,7 +111,8 @@ def test_frontend_unit_tests() -> None:
 
 @pytest.mark.timeout(1800)
 def test_browser_ui_tests(tmp_path: Path) -> None:
-    """Playwright in Chromium: run cells, queued state, reopen during a run, dead kernel, canvas."""
+    """Playwright in Chromium: run cells, queued state, reopen during a run, dead kernel, canvas,
+    live ipywidgets."""
     if not Path(CHROMIUM).exists():
         _unavailable(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
     if not _extension_installed():
