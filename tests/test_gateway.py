@@ -310,6 +310,12 @@ async def test_notebook_cells_run_through_the_gateway(server: GatewayServer) -> 
             await asyncio.sleep(0.02)
         assert cells[1].outputs[0]["text"] == "x is 20\n"
         assert cells[2].outputs[0]["data"]["text/plain"] == "21"
+        # The kernelspec's names come from the gateway's kernelspec model (a dict there).
+        metadata = nbformat.reads(path.read_text(encoding="utf-8"), 4).metadata
+        assert metadata.kernelspec.name == "python3"
+        assert metadata.kernelspec.language == "python"
+        assert metadata.kernelspec.display_name.startswith("Python 3")
+        assert metadata.language_info.name == "python"
     finally:
         await server.request("DELETE", f"api/kernels/{kernel_id}")
 

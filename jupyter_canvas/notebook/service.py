@@ -410,11 +410,12 @@ class NotebookService(LoggingConfigurable):
             spec = await ensure_async(self.serverapp.kernel_spec_manager.get_kernel_spec(name))
         except Exception:
             return {}
-        return {
-            "name": str(name),
-            "display_name": str(spec.display_name),
-            "language": str(spec.language),
-        }
+        if isinstance(spec, dict):  # a gateway's kernelspec manager answers the REST model
+            spec = spec.get("spec") or {}
+            display_name, language = spec.get("display_name"), spec.get("language")
+        else:
+            display_name, language = spec.display_name, spec.language
+        return {"name": str(name), "display_name": str(display_name), "language": str(language)}
 
     async def cell_finished(self, entry: Entry) -> None:
         """Write the cell's final outputs, execution count and idle state; at the end of a
