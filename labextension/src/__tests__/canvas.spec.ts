@@ -7,7 +7,7 @@ import {
   union
 } from '../canvas/geometry';
 import { computeGraphs, groupMembers, headingLevel } from '../canvas/graphs';
-import { fitRect, toPlane, toView, zoomAt } from '../canvas/viewport';
+import { toPlane, toView, zoomAt } from '../canvas/viewport';
 
 const md = (id: string, source: string) => ({ id, type: 'markdown', source });
 const code = (id: string) => ({ id, type: 'code', source: 'x = 1' });
@@ -107,18 +107,5 @@ describe('viewport', () => {
     expect(after.y).toBeCloseTo(before.y);
     expect(toView(zoomed, after).x).toBeCloseTo(anchor.x);
     expect(zoomAt(view, 1000, anchor).scale).toBe(3);
-  });
-
-  it('fits a rectangle without zooming in past 1', () => {
-    const small = fitRect({ x: 0, y: 0, width: 100, height: 100 }, 1000, 800);
-    expect(small.scale).toBe(1);
-    const big = fitRect(
-      { x: -500, y: 0, width: 2000, height: 4000 },
-      1000,
-      800,
-      0
-    );
-    expect(big.scale).toBeCloseTo(0.2);
-    expect(toView(big, { x: -500, y: 0 })).toEqual({ x: 300, y: 0 });
   });
 });

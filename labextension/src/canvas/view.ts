@@ -1,18 +1,13 @@
-import { Notification } from '@jupyterlab/apputils';
 import type { ICellModel } from '@jupyterlab/cells';
 import { CodeEditor, IEditorMimeTypeService } from '@jupyterlab/codeeditor';
 import { PathExt, URLExt } from '@jupyterlab/coreutils';
 import type { DocumentRegistry } from '@jupyterlab/docregistry';
 import type { INotebookModel } from '@jupyterlab/notebook';
 import type { IRenderMimeRegistry } from '@jupyterlab/rendermime';
-import { IDisposable } from '@lumino/disposable';
-import { Message, MessageLoop } from '@lumino/messaging';
+import { Message } from '@lumino/messaging';
 import { PanelLayout, Widget } from '@lumino/widgets';
 import type { ILanguageInfoMetadata } from '@jupyterlab/nbformat';
-import type { ICanvasLayout, ICellPlacement, IQueueRequest } from '../contract';
-import { renderQueueBadge } from '../notebook/cellstatus';
-import { queueBadge } from '../queue/labels';
-import { SerialChain } from '../queue/serial';
+import type { ICanvasLayout, ICellPlacement } from '../contract';
 import type { QueueService } from '../queue/service';
 import { english, ITrans } from '../translation';
 import { CanvasCard, ICardHost } from './card';
@@ -26,43 +21,10 @@ import {
   membersOf
 } from './layout';
 import { CanvasLinks } from './links';
+import { PlaneLayout } from './planelayout';
+import { CanvasQueueing } from './queueing';
 import { CanvasRoom, IRoomLayout } from './room';
 import { IViewport, planeTransform, zoomAt } from './viewport';
-
-/**
- * Lays the cards out on the plane node instead of the widget's own node.
- */
-class PlaneLayout extends PanelLayout {
-  constructor(private readonly _host: HTMLElement) {
-    super();
-  }
-
-  protected attachWidget(_index: number, widget: Widget): void {
-    const attached = this.parent?.isAttached ?? false;
-    if (attached) {
-      MessageLoop.sendMessage(widget, Widget.Msg.BeforeAttach);
-    }
-    this._host.appendChild(widget.node);
-    if (attached) {
-      MessageLoop.sendMessage(widget, Widget.Msg.AfterAttach);
-    }
-  }
-
-  protected moveWidget(): void {
-    // Cards are placed absolutely: their order in the DOM does not matter.
-  }
-
-  protected detachWidget(_index: number, widget: Widget): void {
-    const attached = this.parent?.isAttached ?? false;
-    if (attached) {
-      MessageLoop.sendMessage(widget, Widget.Msg.BeforeDetach);
-    }
-    widget.node.remove();
-    if (attached) {
-      MessageLoop.sendMessage(widget, Widget.Msg.AfterDetach);
-    }
-  }
-}
 
 /**
  * The canvas view of a notebook: every cell a card on a pannable, zoomable
@@ -99,7 +61,12 @@ export class CanvasView extends Widget implements ICardHost, IInteractionHost {
     this._resizeObserver = new ResizeObserver(() => this._scheduleRelayout());
     this._applyViewport();
 
-    this._queue.store.changed.connect(this._scheduleBadges, this);
+    this._queueing = new CanvasQueueing({
+      queue: this._queue,
+      context: this._context,
+      trans: this._trans,
+      cards: () => this._cards.values()
+    });
     void this._context.ready.then(() => this._start());
   }
 
@@ -179,7 +146,7 @@ export class CanvasView extends Widget implements ICardHost, IInteractionHost {
    * Queue every code cell of the notebook.
    */
   runAll(): void {
-    this._submit({ select: 'all' });
+    this._queueing.submit({ select: 'all' });
   }
 
   // -- ICardHost and IInteractionHost -------------------------------------------
@@ -193,14 +160,14 @@ export class CanvasView extends Widget implements ICardHost, IInteractionHost {
       card.render();
       return;
     }
-    this._submit({
+    this._queueing.submit({
       cell_id: card.cellId,
       code: card.model.sharedModel.getSource()
     });
   }
 
   runGroup(card: CanvasCard): void {
-    this._submit({ select: { group: card.cellId } });
+    this._queueing.submit({ select: { group: card.cellId } });
   }
 
   toggleCollapsed(card: CanvasCard): void {
@@ -237,9 +204,7 @@ export class CanvasView extends Widget implements ICardHost, IInteractionHost {
     }
     this._resizeObserver.disconnect();
     this._room?.dispose();
-    this._trackers.forEach(t => t.dispose());
-    this._kernelTracker?.dispose();
-    this._queue.store.changed.disconnect(this._scheduleBadges, this);
+    this._queueing.dispose();
     for (const frame of this._frames.values()) {
       cancelAnimationFrame(frame);
     }
@@ -266,9 +231,7 @@ export class CanvasView extends Widget implements ICardHost, IInteractionHost {
     const model = this._context.model;
     model.cells.changed.connect(this._syncCards, this);
     model.contentChanged.connect(this._scheduleRelayout, this);
-    this._context.sessionContext.kernelChanged.connect(this._trackKernel, this);
-    this._trackers.push(this._queue.trackPath(this._context.path));
-    this._trackKernel();
+    this._queueing.start();
     this._syncCards();
     this._setBanner(this._trans.__('Loading the canvas layout…'));
     let layout: ICanvasLayout;
@@ -364,15 +327,11 @@ export class CanvasView extends Widget implements ICardHost, IInteractionHost {
     }
     this._order = order;
     this._relayout();
-    this._scheduleBadges();
+    this._queueing.scheduleBadges();
   }
 
   private _scheduleRelayout(): void {
     this._schedule('layout', () => this._relayout());
-  }
-
-  private _scheduleBadges(): void {
-    this._schedule('badges', () => this._updateBadges());
   }
 
   private _schedule(name: string, fn: () => void): void {
@@ -476,50 +435,6 @@ export class CanvasView extends Widget implements ICardHost, IInteractionHost {
     return local;
   }
 
-  private _updateBadges(): void {
-    const store = this._queue.store;
-    const path = this._context.path;
-    for (const card of this._cards.values()) {
-      if (card.model.type !== 'code') {
-        continue;
-      }
-      const entry = store.cellEntry(path, card.cellId);
-      const badge = queueBadge(
-        entry,
-        entry ? store.position(entry.id) : null,
-        this._trans
-      );
-      renderQueueBadge(
-        card.header,
-        badge,
-        entry,
-        (id, value) => void this._queue.answerInput(id, value),
-        this._trans
-      );
-      card.toggleClass('jp-mod-queueActive', badge !== null);
-    }
-  }
-
-  private _submit(request: IQueueRequest): void {
-    const path = this._context.path;
-    void this._runChain.run(async () => {
-      const kernelId = this._context.sessionContext.session?.kernel?.id;
-      try {
-        const entries = await this._queue.client.queue({
-          path,
-          ...(kernelId ? { kernel_id: kernelId } : {}),
-          ...request
-        });
-        this._queue.store.applyEntries(entries);
-      } catch (reason) {
-        const message = reason instanceof Error ? reason.message : `${reason}`;
-        Notification.error(this._trans.__('Nothing was queued: %1', message), {
-          autoClose: 8000
-        });
-      }
-    });
-  }
-
   /**
    * Change a cell's place for every peer (on this page only without a room).
    */
@@ -548,16 +463,6 @@ export class CanvasView extends Widget implements ICardHost, IInteractionHost {
       this._restLayout.cells[cellId] = full;
       this._scheduleRelayout();
     }
-  }
-
-  private _trackKernel(): void {
-    const id = this._context.sessionContext.session?.kernel?.id;
-    if (id === this._kernelId) {
-      return;
-    }
-    this._kernelId = id;
-    this._kernelTracker?.dispose();
-    this._kernelTracker = id ? this._queue.trackKernel(id) : null;
   }
 
   private _languageMime(): string | null {
@@ -604,6 +509,7 @@ export class CanvasView extends Widget implements ICardHost, IInteractionHost {
 
   private _context: DocumentRegistry.IContext<INotebookModel>;
   private _queue: QueueService;
+  private _queueing: CanvasQueueing;
   private _trans: ITrans;
   private _rendermime: IRenderMimeRegistry;
   private _editorFactory: CodeEditor.Factory;
@@ -623,10 +529,6 @@ export class CanvasView extends Widget implements ICardHost, IInteractionHost {
   private _dragging: { id: string; x: number; y: number } | null = null;
   private _frames = new Map<string, number>();
   private _fitted = false;
-  private _runChain = new SerialChain();
-  private _trackers: IDisposable[] = [];
-  private _kernelId: string | undefined;
-  private _kernelTracker: IDisposable | null = null;
 }
 
 /**

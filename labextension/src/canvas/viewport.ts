@@ -1,5 +1,3 @@
-import type { IRect } from './geometry';
-
 /**
  * How the plane is shown: a plane point `p` is drawn at `p * scale + (x, y)`.
  */
@@ -64,35 +62,6 @@ export function zoomAt(
  */
 export function panBy(view: IViewport, dx: number, dy: number): IViewport {
   return { ...view, x: view.x + dx, y: view.y + dy };
-}
-
-/**
- * The viewport that shows all of `rect` in a view of `width` × `height`,
- * `margin` pixels from the edges, never zoomed in past 1.
- */
-export function fitRect(
-  rect: IRect,
-  width: number,
-  height: number,
-  margin = 24
-): IViewport {
-  const usableW = Math.max(1, width - 2 * margin);
-  const usableH = Math.max(1, height - 2 * margin);
-  const scale = Math.min(
-    1,
-    Math.max(
-      MIN_SCALE,
-      Math.min(
-        usableW / Math.max(1, rect.width),
-        usableH / Math.max(1, rect.height)
-      )
-    )
-  );
-  return {
-    scale,
-    x: margin - rect.x * scale + (usableW - rect.width * scale) / 2,
-    y: margin - rect.y * scale
-  };
 }
 
 /**
