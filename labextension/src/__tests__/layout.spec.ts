@@ -144,6 +144,22 @@ describe('layout model', () => {
       });
       expectNoOverlap(boxes);
     }
+    // c3 left its group's frame: C's frame holds the cards of its column only.
+    const frames = layoutCards({ order: ORDER, pcGraph: PC, stored }).frames;
+    const frameC = frames.find(f => f.headingId === 'C')!.rect;
+    expect(frameC.x).toBeGreaterThan(a2.x + 600);
+    // A group placed by hand entirely is framed where its cards are.
+    const byHand = defaults();
+    for (const id of ['C', 'c1', 'c2', 'c3']) {
+      byHand[id] = { ...byHand[id], placed: true };
+    }
+    const handFrame = layoutCards({
+      order: ORDER,
+      pcGraph: PC,
+      stored: byHand
+    }).frames.find(f => f.headingId === 'C')!.rect;
+    expect(handFrame.x).toBe(-20);
+    expect(handFrame.y).toBe(6 * 140 - 20);
     // A stored place without `placed` (older servers, older files) is chosen too.
     const legacy = defaults();
     legacy.c1 = { x: 5000, y: 7000 };

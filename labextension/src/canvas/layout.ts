@@ -239,13 +239,37 @@ export function layoutCards(input: ILayoutInput): ILayout {
     }
   }
 
-  const visible = new Map<string, IRect>();
+  return { boxes, columns, frames: frames(pc, boxes, pad) };
+}
+
+/**
+ * The frames of the heading groups around their cards in the columns: a card
+ * the user dragged elsewhere leaves its group's frame, unless every card of
+ * the group was placed (a layout made by hand, or by Ganimede).
+ */
+function frames(
+  pcGraph: Readonly<Record<string, readonly string[]>>,
+  boxes: ReadonlyMap<string, ICardBox>,
+  padding: number
+): IFrame[] {
+  const flowing = new Map<string, IRect>();
+  const all = new Map<string, IRect>();
   for (const [id, box] of boxes) {
     if (!box.hidden) {
-      visible.set(id, box);
+      all.set(id, box);
+      if (!box.placed) {
+        flowing.set(id, box);
+      }
     }
   }
-  return { boxes, columns, frames: groupFrames(pc, visible, pad) };
+  const result = groupFrames(pcGraph, flowing, padding);
+  const framed = new Set(result.map(f => f.headingId));
+  for (const frame of groupFrames(pcGraph, all, padding)) {
+    if (!framed.has(frame.headingId)) {
+      result.push(frame);
+    }
+  }
+  return result.sort((a, b) => b.depth - a.depth);
 }
 
 /**
