@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool, Float, Int, Unicode
+from traitlets import Bool, Dict, Float, Int, Unicode
 
 from ._version import __version__
 from .base import SERVICES_KEY
 from .events.bus import EventBus
 from .kernel_websocket import enable_nodelay
+from .kernels.pool import KernelPool
 from .queue.engine import ExecutionQueue
 from .queue.journal import EntryJournal
 from .queue.runs import RunRegistry
@@ -42,6 +43,8 @@ class CanvasServices:
     lifecycle: KernelLifecycle
     #: Runs (one ``POST /api/queue`` each) and their reports.
     runs: RunRegistry = field(default_factory=RunRegistry)
+    #: Warm kernels (``CanvasApp.kernel_pool``), None when no pool is configured.
+    kernel_pool: KernelPool | None = None
     #: The notebook layer (``notebook.service.NotebookService``) once it is wired.
     notebooks: Any = None
     extras: dict[str, Any] = field(default_factory=dict)
@@ -131,6 +134,16 @@ class CanvasApp(ExtensionApp):
         "kernel), so small messages are not held ~40 ms for a delayed ACK: the extension puts "
         "a subclass of jupyter_server's connection class in place that changes nothing else. "
         "Not done when ServerApp.kernel_websocket_connection_class is configured.",
+    )
+
+    kernel_pool = Dict(
+        value_trait=Int(),
+        default_value={},
+        config=True,
+        help="Warm kernels: how many started, ready kernels to keep per kernelspec name, e.g. "
+        '{"python3": 1}. A new notebook session (from the queue or JupyterLab) takes one and '
+        "the pool starts a replacement in the background. Off (empty) by default: each pooled "
+        "kernel is a running process.",
     )
 
     def initialize_settings(self) -> None:
@@ -232,6 +245,10 @@ class CanvasApp(ExtensionApp):
             self.services.lifecycle.hook_restarter(kernel_id)
         for plugin in self._plugins():
             await plugin.start(self, self.services)
+        if self.kernel_pool:
+            self.services.kernel_pool = KernelPool(km, self.kernel_pool, log=self.log)
+            self.services.kernel_pool.prepare = self.services.queue.prepare
+            self.services.kernel_pool.install()
 
     async def stop_extension(self) -> None:
         """Cancel what is queued and close our clients, then let each concern flush.
@@ -239,6 +256,8 @@ class CanvasApp(ExtensionApp):
         Runs before the server shuts its kernels down, so outputs already received reach
         the notebooks first.
         """
+        if self.services.kernel_pool is not None:
+            await self.services.kernel_pool.stop()
         await self.services.queue.shutdown("server stopped")
         for plugin in reversed(self._plugins()):
             await plugin.stop(self, self.services)

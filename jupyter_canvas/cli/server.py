@@ -129,8 +129,9 @@ def _free_port() -> int:
 class EmbeddedServer:
     """A ``jupyter server`` with jupyter_canvas started for one run, on loopback."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, extra_args: list[str] | None = None) -> None:
         self.root = root
+        self.extra_args = list(extra_args or [])
         self.token = secrets.token_hex(16)
         self.port = _free_port()
         self.process: asyncio.subprocess.Process | None = None
@@ -153,6 +154,7 @@ class EmbeddedServer:
             "--no-browser",
             f"--ServerApp.root_dir={self.root}",
             "--ServerApp.jpserver_extensions={'jupyter_canvas': True}",
+            *self.extra_args,
         ]
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             args.append("--allow-root")

@@ -924,6 +924,11 @@ class ExecutionQueue:
             ) from None
         return client
 
+    async def prepare(self, kernel_id: str) -> None:
+        """Open the queue's client of a kernel now (a warm kernel: ``kernels/pool.py``), so
+        its first entry does not wait for the client to connect and the kernel to answer."""
+        await self._queue_for(kernel_id)._ensure_client()
+
     async def _wait_started(self, kernel: Any) -> None:
         """Wait for a local kernel's process to be up (its ``ready`` future)."""
         ready = getattr(kernel, "ready", None)

@@ -1,0 +1,1 @@
+"""Kernels the extension manages beyond the queue: the warm pool (:mod:`.pool`)."""
