@@ -4,6 +4,7 @@ echo of an answered ``input()`` as JupyterLab writes it."""
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -129,8 +130,10 @@ async def test_answered_input_is_echoed_into_the_cell(
     api: Any,
     queue: Any,
     jp_root_dir: Path,
+    jp_ws_fetch: Any,
     mode: str,  # noqa: F811
 ) -> None:
+    events = await jp_ws_fetch("api", "queue", "events", params={"path": NOTEBOOK})
     write_notebook(
         jp_root_dir,
         NOTEBOOK,
@@ -156,6 +159,15 @@ async def test_answered_input_is_echoed_into_the_cell(
     for entry in data["entries"]:
         done = await queue.get(entry["id"])
         assert [(o["name"], o["text"]) for o in done["outputs"]] == expected[entry["cell_id"]]
+    # The events websocket carried the echo too, as an output of each entry.
+    echoed: dict[str, str] = {}
+    while len(echoed) < 2:
+        event = json.loads(await asyncio.wait_for(events.read_message(), 30))
+        output = event.get("output") or {}
+        if event["type"] == "output" and output.get("name") == "stdin":
+            echoed[event["cell_id"]] = output["text"]
+    assert echoed == {"plain": "name: alice\n", "secret": f"pw: {PASSWORD_MASK}\n"}
+    events.close()
 
     def on_disk(cell_id: str) -> list[tuple[str, str]] | None:
         notebook = read_disk(jp_root_dir)
