@@ -19,6 +19,8 @@ export interface ICardHost {
   toggleCollapsed(card: CanvasCard): void;
   /** The header was pressed: the canvas takes over the drag. */
   startDrag(card: CanvasCard, event: PointerEvent): void;
+  /** The header was double-clicked: a card the user placed goes back to its column. */
+  unplace(card: CanvasCard): void;
 }
 
 /**
@@ -225,7 +227,9 @@ export class CanvasCard extends Widget {
   private _createHeader(): HTMLElement {
     const header = document.createElement('div');
     header.className = 'jp-CanvasCard-header';
-    header.title = this._trans.__('Drag to move the cell');
+    header.title = this._trans.__(
+      'Drag to move the cell; double-click to put it back in its column'
+    );
 
     this._collapseButton = this._button('jp-CanvasCard-collapse', '▾', () =>
       this._host.toggleCollapsed(this)
@@ -274,6 +278,11 @@ export class CanvasCard extends Widget {
         return;
       }
       this._host.startDrag(this, event);
+    });
+    header.addEventListener('dblclick', event => {
+      if (!(event.target as HTMLElement).closest('button, input, form')) {
+        this._host.unplace(this);
+      }
     });
     return header;
   }

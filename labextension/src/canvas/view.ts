@@ -181,6 +181,12 @@ export class CanvasView extends Widget implements ICardHost, IInteractionHost {
     this._interaction.startDrag(card, event);
   }
 
+  unplace(card: CanvasCard): void {
+    if (this._cardLayout.boxes.get(card.cellId)?.placed) {
+      this._write(card.cellId, { placed: false });
+    }
+  }
+
   setDragging(drag: { id: string; x: number; y: number } | null): void {
     this._dragging = drag;
     this._relayout();

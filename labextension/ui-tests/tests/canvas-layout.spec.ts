@@ -217,6 +217,14 @@ test('the canvas is a plane: columns by heading, no overlaps, readable, dragged 
     overlapping((await screenBoxes(page)).filter(b => b.id !== 'load'))
   ).toEqual([]);
 
+  // A double-click on its header puts a placed card back in its column.
+  await card(page, 'load').locator('.jp-CanvasCard-header').dblclick();
+  await expect(card(page, 'load')).toHaveAttribute('data-placed', 'false');
+  await expect.poll(() => x('load')).toBe(await x('data'));
+  await expect
+    .poll(async () => overlapping(await screenBoxes(page)))
+    .toEqual([]);
+
   // Keys: arrows move the selection, Shift-Enter runs the selected card.
   await card(page, 'mean').locator('.jp-CanvasCard-label').click();
   await expect(card(page, 'mean')).toHaveClass(/jp-mod-selected/);
