@@ -108,6 +108,8 @@ CASES: dict[tuple[str, str], Case] = {
     ),
     ("EntryHandler", "GET"): Case("kernels", "read", lambda c: f"api/queue/{c.entry_id}"),
     ("EntryHandler", "DELETE"): Case("kernels", "execute", lambda c: f"api/queue/{c.entry_id}"),
+    # A run id nobody made: the permission is checked before the run is looked up (404).
+    ("RunHandler", "GET"): Case("kernels", "read", lambda c: "api/queue/runs/no-such-run"),
     ("InputHandler", "POST"): Case(
         "kernels", "execute", lambda c: f"api/queue/{c.entry_id}/input", lambda c: {"value": "v"}
     ),
