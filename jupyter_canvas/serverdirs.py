@@ -99,7 +99,7 @@ def alive(directory: Path) -> bool:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
             return False
         text = handle.read().strip()
-    return text.isdigit() and _pid_alive(int(text))
+    return text.isdigit() and pid_alive(int(text))
 
 
 def alive_runs(base: Path) -> set[str]:
@@ -111,7 +111,8 @@ def alive_runs(base: Path) -> set[str]:
     return {child.name for child in children if child.is_dir() and alive(child)}
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists (on this host)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

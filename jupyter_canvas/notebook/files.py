@@ -59,6 +59,8 @@ import nbformat
 from jupyter_server.utils import ensure_async
 from tornado import web
 
+from ..serverdirs import pid_alive
+
 T = TypeVar("T")
 
 #: How many times an update re-reads a notebook that keeps changing under it.
@@ -326,20 +328,9 @@ class NotebookFiles:
             if not (name.startswith(".~") and name.endswith(TMP_SUFFIX)):
                 continue
             pid = name[: -len(TMP_SUFFIX)].rsplit(".", 2)[-2]
-            if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
                 with contextlib.suppress(OSError):
                     os.unlink(os.path.join(folder, name))
 
 
 _CHANGED = object()
-
-
-def _alive(pid: int) -> bool:
-    """Whether a process with this id exists (on this host)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True

@@ -265,10 +265,31 @@ class QueueHandler(QueueAPIHandler):
         self.write_json({"cancelled": cancelled})
 
 
-class EntryHandler(QueueAPIHandler):
-    """``/api/queue/<id>``: read (optionally waiting for the end) or cancel one entry."""
+class LongPoll(QueueAPIHandler):
+    """A handler that can hold its answer (``?wait=``) until something has ended."""
 
     _waiter: asyncio.Future[bool] | None = None
+
+    async def hold(self, waiter: asyncio.Future[bool]) -> bool:
+        """Wait for ``waiter``; False when the client went away meanwhile (answer nothing)."""
+        self._waiter = waiter
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            return False
+        finally:
+            self._waiter = None
+        return True
+
+    def on_connection_close(self) -> None:
+        """Stop waiting for a client that disconnected during a long poll."""
+        if self._waiter is not None:
+            self._waiter.cancel()
+        super().on_connection_close()
+
+
+class EntryHandler(LongPoll):
+    """``/api/queue/<id>``: read (optionally waiting for the end) or cancel one entry."""
 
     @web.authenticated
     @authorized("read")
@@ -281,21 +302,9 @@ class EntryHandler(QueueAPIHandler):
         except EntryNotFound as err:
             self.write_json(await self.journaled(entry_id, err))  # finished before a restart
             return
-        if wait and not entry.terminal:
-            self._waiter = entry.finished_waiter(wait)
-            try:
-                await self._waiter
-            except asyncio.CancelledError:
-                return  # the client went away
-            finally:
-                self._waiter = None
+        if wait and not entry.terminal and not await self.hold(entry.finished_waiter(wait)):
+            return
         self.write_json(self.entry_json(entry))
-
-    def on_connection_close(self) -> None:
-        """Stop waiting for a client that disconnected during a long poll."""
-        if self._waiter is not None:
-            self._waiter.cancel()
-        super().on_connection_close()
 
     @web.authenticated
     @authorized("execute")
@@ -366,10 +375,8 @@ class StreamHandler(QueueAPIHandler):
         self.finish()
 
 
-class RunHandler(QueueAPIHandler):
+class RunHandler(LongPoll):
     """``/api/queue/runs/<run_id>``: the RunReport of one request (see ``queue/runs.py``)."""
-
-    _waiter: asyncio.Future[bool] | None = None
 
     @web.authenticated
     @authorized("read")
@@ -385,21 +392,9 @@ class RunHandler(QueueAPIHandler):
                 raise web.HTTPError(404, str(err)) from None
             self.write_json(report)
             return
-        if wait and not run.finished:
-            self._waiter = run.finished_waiter(wait)
-            try:
-                await self._waiter
-            except asyncio.CancelledError:
-                return  # the client went away
-            finally:
-                self._waiter = None
+        if wait and not run.finished and not await self.hold(run.finished_waiter(wait)):
+            return
         self.write_json(run.report())
-
-    def on_connection_close(self) -> None:
-        """Stop waiting for a client that disconnected during a long poll."""
-        if self._waiter is not None:
-            self._waiter.cancel()
-        super().on_connection_close()
 
 
 _ENTRY = r"(?P<entry_id>(?!events/?$)[^/]+)"
