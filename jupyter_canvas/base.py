@@ -95,6 +95,12 @@ class CanvasAPIHandler(CanvasHandlerMixin, ExtensionHandlerMixin, APIHandler):
         name = getattr(user, "username", None) or getattr(user, "name", None)
         return str(name or "anonymous")
 
+    def user_display_name(self) -> str:
+        """The authenticated user's name for people to read (the identity provider's
+        ``display_name``), as reasons name who cancelled; the unique name if it has none."""
+        display = getattr(self.current_user, "display_name", None)
+        return str(display or self.user_name())
+
     def json_body(self) -> dict[str, Any]:
         """Parse the request body as a JSON object, or answer 400 saying what is wrong."""
         limit = self.services.config.max_body_bytes

@@ -580,8 +580,8 @@ async def soak(
             if reason.startswith("cancelled by"):
                 assert mine.kind == "cancel", entry
             else:
-                assert reason.startswith("an earlier cell failed: ValueError (entry "), entry
-                failed = by_id[reason.split("(entry ", 1)[1].rstrip(")")]
+                assert reason.startswith("an earlier cell failed: ValueError in "), entry
+                failed = by_id[entry["caused_by"]]
                 assert failed.kind == "raise" and failed.stop_on_error, entry
                 assert failed.kernel_id == mine.kernel_id
 

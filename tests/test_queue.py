@@ -63,6 +63,46 @@ class NamedUsers(IdentityProvider):
         return User(username=name, name=name)
 
 
+class DisplayNamedUsers(IdentityProvider):
+    """Users whose unique name is an id and whose display name is a person's name."""
+
+    async def get_user(self, handler: Any) -> User | None:
+        user = await ensure_async(super().get_user(handler))
+        if user is None:
+            return None
+        name = handler.request.headers.get("X-Test-User", "alice")
+        return User(username=f"id-{name}-7f3a9c", name=name, display_name=f"{name.title()} Jones")
+
+
+class TestDisplayNames:
+    @pytest.fixture
+    def jp_server_config(self, jp_server_config: Any) -> Any:
+        jp_server_config["ServerApp"]["identity_provider_class"] = DisplayNamedUsers
+        return jp_server_config
+
+    async def test_reasons_name_people_by_display_name(
+        self, kernel_id: str, api: Any, queue: Any
+    ) -> None:
+        _, running = await queue.post(kernel_id=kernel_id, code="import time; time.sleep(30)")
+        status, queued = await api(
+            "POST", "api", "queue", body={"kernel_id": kernel_id, "code": "1"}
+        )
+        assert status == 202
+        entry = queued["entries"][0]
+        assert entry["owner"] == "id-alice-7f3a9c" and entry["owner_name"] == "Alice Jones"
+        status, cancelled = await api(
+            "DELETE", "api", "queue", entry["id"], headers={"X-Test-User": "carol"}
+        )
+        assert status == 200 and cancelled["reason"] == "cancelled by Carol Jones"
+        bob = {"X-Test-User": "bob"}
+        status, _ = await api(
+            "DELETE", "api", "queue", params={"kernel_id": kernel_id}, headers=bob
+        )
+        assert status == 200
+        stopped = await queue.wait(running["entries"][0]["id"])
+        assert stopped["reason"] == "queue cleared by Bob Jones"
+
+
 class TestOwner:
     @pytest.fixture
     def jp_server_config(self, jp_server_config: Any) -> Any:
@@ -193,7 +233,10 @@ async def test_stop_on_error(kernel_id: str, queue: Any, stop_on_error: bool) ->
         for entry in (a, b):
             assert entry["state"] == "cancelled"
             assert entry["reason"].startswith("an earlier cell failed: ZeroDivisionError")
-            assert failed["id"] in entry["reason"]
+            # In words, without ids: the snippet by who queued it; the id is in caused_by.
+            assert failed["id"] not in entry["reason"]
+            assert entry["reason"].endswith(f"in code queued by {failed['owner_name']}")
+            assert entry["caused_by"] == failed["id"]
             assert entry["started_at"] is None
         # The queue keeps working for entries queued after the failure.
         assert (await queue.run(kernel_id, "'later'"))["state"] == "done"

@@ -350,3 +350,85 @@ class TestWithoutAutorestart:
         code, model = await status_of(api, kernel_id, wait_for="dead", timeout="20")
         assert code == 200 and model["status"] == "dead", model
         assert model["reason"] == "the kernel process was killed by signal 9"
+
+
+async def test_kernel_model_carries_status_and_reason(
+    jp_serverapp: Any, api: Any, kernel_id: str, jp_ws_fetch: Any, queue: Any
+) -> None:
+    """jupyter_server's own kernel model (GET /api/kernels[/<id>], sessions) carries the
+    tracker's status and reason, and an execution_state that is true for a kernel no
+    websocket touched (the server's alone stays 'starting')."""
+    code, _ = await status_of(api, kernel_id, wait_for="idle", timeout="30")
+    assert code == 200
+    code, model = await api("GET", "api", "kernels", kernel_id)
+    assert code == 200
+    assert (model["status"], model["reason"], model["execution_state"]) == (
+        "running",
+        None,
+        "idle",
+    )
+    assert {"id", "name", "last_activity", "connections"} <= set(model)
+    code, listing = await api("GET", "api", "kernels")
+    assert code == 200
+    mine = next(k for k in listing if k["id"] == kernel_id)
+    assert (mine["status"], mine["execution_state"]) == ("running", "idle")
+
+    # A crash: the model says so, with why, while the kernel restarts.
+    events = await kernel_events(jp_ws_fetch, kernel_id)
+    try:
+        await events.until(lambda s: s["status"] == "running")
+        seen: list[dict[str, Any]] = []
+
+        async def watch_model() -> None:
+            while True:
+                code, model = await api("GET", "api", "kernels", kernel_id)
+                if code == 200 and model["status"] == "autorestarting":
+                    seen.append(model)
+                    return
+                await asyncio.sleep(0.02)
+
+        watcher = asyncio.ensure_future(watch_model())
+        await queue.run(kernel_id, "import os, signal; os.kill(os.getpid(), signal.SIGKILL)")
+        restarting = await events.until(is_("autorestarting"))
+        await asyncio.wait_for(watcher, 30)
+        assert seen[0]["reason"] == restarting["reason"] and "died" in seen[0]["reason"]
+        await events.until(is_("running"))
+        code, model = await api("GET", "api", "kernels", kernel_id)
+        assert (model["status"], model["reason"]) == ("running", None)
+    finally:
+        events.ws.close()
+
+
+async def test_kernel_model_wrapper_installs_and_uninstalls() -> None:
+    """The wrapper adds fields only, keeps a coroutine a coroutine, and gives the method back."""
+    from jupyter_canvas.status.kernel_model import KernelModelStatus
+
+    class Manager:
+        def kernel_model(self, kernel_id: str) -> dict[str, Any]:
+            return {"id": kernel_id, "execution_state": "starting", "connections": 0}
+
+    class GatewayManager:
+        async def kernel_model(self, kernel_id: str) -> dict[str, Any]:
+            return {"id": kernel_id, "execution_state": "starting"}
+
+    known = {"k": {"status": "running", "reason": None, "execution_state": "idle", "queue": {}}}
+    km = Manager()
+    wrapper = KernelModelStatus(km, known.get)
+    assert wrapper.install() and not wrapper.install()
+    assert km.kernel_model("k") == {
+        "id": "k",
+        "execution_state": "idle",
+        "connections": 0,
+        "status": "running",
+        "reason": None,
+    }
+    assert km.kernel_model("other") == {
+        "id": "other",
+        "execution_state": "starting",
+        "connections": 0,
+    }
+    wrapper.uninstall()
+    assert "kernel_model" not in vars(km) and km.kernel_model("k")["execution_state"] == "starting"
+    gateway = GatewayManager()
+    KernelModelStatus(gateway, known.get).install()
+    assert (await gateway.kernel_model("k"))["status"] == "running"

@@ -634,10 +634,7 @@ class KernelQueue:
         """End ``entry`` in ``error``; with ``stop_on_error``, cancel what waits behind it."""
         self._finish(entry, EntryState.ERROR, error=error, reason=reason)
         if entry.stop_on_error and not entry.error_expected:
-            self.cancel_pending(
-                f"an earlier cell failed: {error['ename']} (entry {entry.id}"
-                + (f", cell {entry.cell_id})" if entry.cell_id else ")")
-            )
+            self.cancel_pending(_failed_reason(entry, error["ename"]), caused_by=entry.id)
 
     def _complete_without_reply(self, run: _Run) -> None:
         """End an execution whose kernel went idle but never replied.
@@ -686,11 +683,13 @@ class KernelQueue:
                 run.done.set_result(None)
         self.engine._finished(entry, previous)
 
-    def cancel_pending(self, reason: str) -> list[Entry]:
-        """Cancel every queued entry of this kernel with ``reason``."""
+    def cancel_pending(self, reason: str, caused_by: str | None = None) -> list[Entry]:
+        """Cancel every queued entry of this kernel with ``reason`` (and the id of the
+        entry whose failure is the cause, if one is)."""
         cancelled = list(self.pending)
         self.pending.clear()
         for entry in cancelled:
+            entry.caused_by = caused_by
             self._finish(entry, EntryState.CANCELLED, reason=reason)
         return cancelled
 
@@ -761,6 +760,21 @@ def _record_time(entry: Entry, key: str, header: dict[str, Any]) -> None:
         date = date.isoformat().replace("+00:00", "Z")
     if isinstance(date, str) and date:
         entry.timing[key] = date
+
+
+def _failed_reason(entry: Entry, ename: str) -> str:
+    """Why the entries behind a failed one are cancelled, in words people read: the cell
+    by its execution count (``cell [3]``), a snippet by who queued it; ids stay in
+    ``caused_by``."""
+    if entry.cell_id is not None:
+        where = (
+            f"cell [{entry.execution_count}]"
+            if entry.execution_count is not None
+            else "the cell queued before"
+        )
+    else:
+        where = f"code queued by {entry.owner_name or entry.owner}"
+    return f"an earlier cell failed: {ename} in {where}"
 
 
 def _error_dict(ename: str, evalue: str, traceback: list[str] | None = None) -> dict[str, Any]:
@@ -1055,7 +1069,9 @@ class ExecutionQueue:
 
     # -- acting --------------------------------------------------------------------------------
     async def cancel(self, entry_id: str, by: str) -> Entry:
-        """Cancel one entry: a queued one leaves the queue, a running one is interrupted."""
+        """Cancel one entry: a queued one leaves the queue, a running one is interrupted.
+
+        ``by`` names who asked, as people read it (a display name): the reason says it."""
         entry = self.get(entry_id)
         if entry.terminal:
             raise InvalidState(
@@ -1078,7 +1094,8 @@ class ExecutionQueue:
     async def clear(
         self, by: str, kernel_id: str | None = None, path: str | None = None
     ) -> list[str]:
-        """Cancel every queued entry of a kernel (or notebook) and interrupt the running one."""
+        """Cancel every queued entry of a kernel (or notebook) and interrupt the running one
+        (``by``: who asked, by display name)."""
         reason = f"queue cleared by {by}"
         cancelled: list[str] = []
         running: list[tuple[KernelQueue, Entry]] = []

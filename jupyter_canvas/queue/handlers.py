@@ -208,7 +208,9 @@ class QueueHandler(QueueAPIHandler):
                         stop_on_error=request["stop_on_error"],
                     )
                 ]
+            owner_name = self.user_display_name()
             for entry in entries:
+                entry.owner_name = owner_name
                 entry.allow_stdin = limits["allow_stdin"]
                 entry.timeout = limits["timeout"]
             names = None
@@ -261,7 +263,7 @@ class QueueHandler(QueueAPIHandler):
             and not queue.list_entries(kernel_id=kernel_id)
         ):
             raise web.HTTPError(404, f"no kernel with id {kernel_id!r}")
-        cancelled = await queue.clear(self.user_name(), kernel_id=kernel_id, path=path)
+        cancelled = await queue.clear(self.user_display_name(), kernel_id=kernel_id, path=path)
         self.write_json({"cancelled": cancelled})
 
 
@@ -311,7 +313,7 @@ class EntryHandler(LongPoll):
     async def delete(self, entry_id: str) -> None:
         """Cancel the entry (a running one's kernel is interrupted)."""
         try:
-            entry = await self.services.queue.cancel(entry_id, self.user_name())
+            entry = await self.services.queue.cancel(entry_id, self.user_display_name())
         except EntryNotFound as err:
             model = await self.journaled(entry_id, err)
             raise web.HTTPError(

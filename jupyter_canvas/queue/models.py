@@ -80,6 +80,10 @@ class Entry:
     outputs: OutputList = field(default_factory=OutputList)
     error: dict[str, Any] | None = None
     reason: str | None = None
+    #: The owner's display name (the identity provider's), for people to read.
+    owner_name: str | None = None
+    #: The entry whose failure cancelled this one (stop on error), if that is why.
+    caused_by: str | None = None
     #: The pending ``input()`` request: ``{"prompt": str, "password": bool}``.
     input_request: dict[str, Any] | None = None
     queued_at: datetime = field(default_factory=utcnow)
@@ -160,6 +164,8 @@ class Entry:
             "error": self.error,
             "reason": self.reason,
             "owner": self.owner,
+            "owner_name": self.owner_name or self.owner,
+            "caused_by": self.caused_by,
             "queued_at": isoformat(self.queued_at),
             "started_at": isoformat(self.started_at),
             "finished_at": isoformat(self.finished_at),

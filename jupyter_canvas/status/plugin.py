@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .handlers import TRACKER_KEY, default_handlers
+from .kernel_model import KernelModelStatus
 from .offline_buffer import OfflineBufferLimit
 from .tracker import KernelStatusTracker
 
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
 
 #: ``services.extras`` key of the :class:`OfflineBufferLimit`.
 OFFLINE_BUFFER_KEY = "offline_buffer"
+#: ``services.extras`` key of the :class:`KernelModelStatus`.
+KERNEL_MODEL_KEY = "kernel_model_status"
 
 
 def setup(app: CanvasApp, services: CanvasServices) -> None:
@@ -35,6 +38,8 @@ def setup(app: CanvasApp, services: CanvasServices) -> None:
     services.extras[OFFLINE_BUFFER_KEY] = OfflineBufferLimit(
         serverapp.kernel_manager, parent=app, log=app.log
     )
+    # jupyter_server's own kernel model (/api/kernels, sessions) carries status and reason.
+    services.extras[KERNEL_MODEL_KEY] = KernelModelStatus(serverapp.kernel_manager, tracker.model)
 
 
 def handlers() -> list[tuple[str, Any]]:
@@ -43,10 +48,12 @@ def handlers() -> list[tuple[str, Any]]:
 
 
 async def start(app: CanvasApp, services: CanvasServices) -> None:
-    """Track the kernels that already run; cap the buffers of kernels nobody watches."""
+    """Track the kernels that already run; cap the buffers of kernels nobody watches; put
+    the status in jupyter_server's kernel model."""
     tracker: KernelStatusTracker = services.extras[TRACKER_KEY]
     tracker.start()
     services.extras[OFFLINE_BUFFER_KEY].install()
+    services.extras[KERNEL_MODEL_KEY].install()
 
 
 async def stop(app: CanvasApp, services: CanvasServices) -> None:
@@ -57,3 +64,6 @@ async def stop(app: CanvasApp, services: CanvasServices) -> None:
     limit: OfflineBufferLimit | None = services.extras.get(OFFLINE_BUFFER_KEY)
     if limit is not None:
         limit.uninstall()
+    model: KernelModelStatus | None = services.extras.get(KERNEL_MODEL_KEY)
+    if model is not None:
+        model.uninstall()
