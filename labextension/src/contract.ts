@@ -69,6 +69,10 @@ export interface IEntry {
   /** Why it was cancelled, in words. */
   reason: string | null;
   owner: string;
+  /** The owner's display name (v1.1 addition; absent from older servers). */
+  owner_name?: string;
+  /** The entry whose failure cancelled this one (v1.1 addition). */
+  caused_by?: string | null;
   queued_at: string;
   started_at: string | null;
   finished_at: string | null;

@@ -12,9 +12,11 @@ describe('queueBadge', () => {
       text: 'Queued #1'
     });
     expect(queueBadge(entry, 2)?.title).toBe(
-      'Queued by alice: 2 entries ahead'
+      `Queued by alice: 2 entries ahead\nentry ${entry.id}\ncell id ${entry.cell_id}`
     );
-    expect(queueBadge(entry, 1)?.title).toBe('Queued by alice: 1 entry ahead');
+    expect(queueBadge(entry, 1)?.title).toMatch(
+      /^Queued by alice: 1 entry ahead\n/
+    );
     expect(queueBadge(entry, null)?.text).toBe('Queued');
   });
 
@@ -28,8 +30,9 @@ describe('queueBadge', () => {
     });
     expect(queueBadge(waiting, null)).toMatchObject({
       state: 'awaiting_input',
-      title: 'name? '
+      text: 'Waiting for input'
     });
+    expect(queueBadge(waiting, null)?.title).toMatch(/^name\? \n/);
     const cancelled = makeEntry({
       state: 'cancelled',
       reason: 'an earlier cell failed: NameError'
@@ -43,6 +46,39 @@ describe('queueBadge', () => {
     expect(queueBadge(makeEntry({ state: 'done' }), null)).toBeNull();
     expect(queueBadge(makeEntry({ state: 'error' }), null)).toBeNull();
     expect(queueBadge(undefined, null)).toBeNull();
+  });
+
+  it('says a cell was stopped when its kernel died', () => {
+    const killed = makeEntry({
+      state: 'error',
+      reason: 'kernel died: killed by signal 9',
+      error: { ename: 'DeadKernelError', evalue: '', traceback: [] }
+    });
+    expect(queueBadge(killed, null)).toMatchObject({
+      state: 'killed',
+      text: 'Stopped: kernel died: killed by signal 9'
+    });
+  });
+
+  it('names people by display name; ids only in the tooltip', () => {
+    const entry = makeEntry({
+      owner: 'e7e62bc570a44589a6abd271a3e6008f',
+      owner_name: 'Anonymous Io',
+      state: 'cancelled',
+      reason: 'an earlier cell failed: KeyboardInterrupt in cell [3]',
+      caused_by: 'dbf13f00'
+    });
+    const queued = makeEntry({
+      owner: 'e7e62bc570a44589a6abd271a3e6008f',
+      owner_name: 'Anonymous Io'
+    });
+    const badge = queueBadge(entry, null)!;
+    expect(badge.text).not.toContain('e7e62bc5');
+    expect(badge.text).not.toContain('dbf13f00');
+    expect(badge.title).toContain('cancelled because of entry dbf13f00');
+    const title = queueBadge(queued, 0)!.title;
+    expect(title).toMatch(/^Queued by Anonymous Io: next to run\n/);
+    expect(title).toContain('user e7e62bc570a44589a6abd271a3e6008f');
   });
 });
 
@@ -73,6 +109,20 @@ describe('describeKernelStatus', () => {
     expect(busy.tone).toBe('busy');
     expect(busy.title).toContain('queue: 1 running, 2 queued');
     expect(describeKernelStatus(undefined).text).toBe('Kernel: …');
+  });
+
+  it('keeps the last crash visible after an automatic restart', () => {
+    const at = new Date(2024, 0, 1, 9, 5, 7);
+    const back = describeKernelStatus(makeStatus(), english, {
+      reason: 'the kernel process died (SIGKILL)',
+      status: 'autorestarting',
+      at
+    });
+    expect(back.text).toBe('python3: running · idle (crashed at 09:05:07)');
+    expect(back.title).toContain(
+      `last crash: the kernel process died (SIGKILL), at ${at.toLocaleString()}`
+    );
+    expect(back.tone).toBe('idle');
   });
 
   it('substitutes numbered placeholders', () => {

@@ -156,4 +156,82 @@ describe('QueueStore', () => {
     expect(store.kernelStatus('k1')?.reason).toBe('killed by signal 9');
     expect(resyncs).toBe(1);
   });
+
+  it('never lets a REST answer hide what an event said after the request was sent', () => {
+    const store = new QueueStore();
+    const entry = makeEntry({ state: 'running', position: null });
+    store.applyEntries([entry]);
+    // The page answers input() and reads the clock as it sends the request.
+    const waiting = {
+      ...entry,
+      state: 'awaiting_input' as const,
+      input_request: { prompt: 'name? ', password: false }
+    };
+    store.applyEvent({ seq: 1, type: 'entry', entry: waiting });
+    store.inputAnswered(entry.id);
+    expect(store.entry(entry.id)?.state).toBe('running');
+    const asOf = store.clock;
+    // The kernel asks again before the answer to the POST comes back...
+    store.applyEvent({
+      seq: 2,
+      type: 'entry',
+      entry: { ...entry, state: 'running' }
+    });
+    store.applyEvent({
+      seq: 3,
+      type: 'entry',
+      entry: { ...waiting, input_request: { prompt: 'age? ', password: false } }
+    });
+    // ...so the answer (running) is older than the event and changes nothing.
+    store.applyEntries([{ ...entry, state: 'running' }], asOf);
+    expect(store.entry(entry.id)?.state).toBe('awaiting_input');
+    expect(store.entry(entry.id)?.input_request?.prompt).toBe('age? ');
+    // A listing sent after the event is taken as it is.
+    const later = store.clock;
+    store.applyKernelListing('k1', [{ ...entry, state: 'running' }], later);
+    expect(store.entry(entry.id)?.state).toBe('running');
+    // An answer further along (terminal) always wins.
+    store.applyEntries([{ ...entry, state: 'done' }], asOf);
+    expect(store.entry(entry.id)?.state).toBe('done');
+  });
+
+  it('keeps entries an event brought while a listing was on its way', () => {
+    const store = new QueueStore();
+    const asOf = store.clock;
+    const fresh = makeEntry({ position: 0 });
+    store.applyEvent({ seq: 1, type: 'entry', entry: fresh });
+    store.applyKernelListing('k1', [], asOf);
+    expect(store.entry(fresh.id)).toBeDefined();
+    store.applyKernelListing('k1', [], store.clock);
+    expect(store.entry(fresh.id)).toBeUndefined();
+  });
+
+  it('does not let an older status answer replace a kernel event', () => {
+    const store = new QueueStore();
+    const asOf = store.clock;
+    store.applyEvent({
+      seq: 1,
+      type: 'kernel',
+      status: makeStatus({ status: 'dead', reason: 'killed by SIGKILL' })
+    });
+    store.applyKernelStatus(makeStatus({ status: 'running' }), asOf);
+    expect(store.kernelStatus('k1')?.status).toBe('dead');
+  });
+
+  it('remembers the last crash after the kernel is back', () => {
+    let now = Date.UTC(2024, 0, 1, 12, 0, 0);
+    const store = new QueueStore({ now: () => now });
+    store.applyKernelStatus(makeStatus());
+    expect(store.lastCrash('k1')).toBeUndefined();
+    store.applyKernelStatus(
+      makeStatus({ status: 'autorestarting', reason: 'kernel died (SIGKILL)' })
+    );
+    now += 2000;
+    store.applyKernelStatus(makeStatus({ status: 'running', reason: null }));
+    expect(store.lastCrash('k1')).toEqual({
+      reason: 'kernel died (SIGKILL)',
+      status: 'autorestarting',
+      at: new Date(Date.UTC(2024, 0, 1, 12, 0, 0))
+    });
+  });
 });

@@ -26,7 +26,12 @@ export const cellQueueStatePlugin: JupyterFrontEndPlugin<void> = {
   ): void => {
     const trans = (translator ?? nullTranslator).load(TRANSLATION_DOMAIN);
     notebooks.widgetAdded.connect((_, panel) => {
-      const indicator = new CellQueueIndicator(panel, queue, trans);
+      const indicator = new CellQueueIndicator(
+        panel,
+        queue,
+        trans,
+        translator ?? undefined
+      );
       panel.disposed.connect(() => indicator.dispose());
     });
   }

@@ -5,6 +5,7 @@ import type {
 import { ICommandPalette, Notification } from '@jupyterlab/apputils';
 import { INotebookTracker } from '@jupyterlab/notebook';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
+import { isTerminal } from '../contract';
 import { IQueueService } from '../tokens';
 import { TRANSLATION_DOMAIN } from '../translation';
 
@@ -12,7 +13,7 @@ import { TRANSLATION_DOMAIN } from '../translation';
  * The ids of the queue commands.
  */
 export namespace QueueCommandIDs {
-  export const interrupt = 'jupyter-canvas:interrupt';
+  export const cancelCell = 'jupyter-canvas:cancel-cell';
   export const clearQueue = 'jupyter-canvas:clear-queue';
 }
 
@@ -36,12 +37,17 @@ function errorText(reason: unknown): string {
 }
 
 /**
- * "Interrupt the running cell" and "Clear the queue" for the current notebook,
- * in the notebook toolbar (see schema/queue-actions.json) and the palette.
+ * "Cancel Cell" (one cell only: the cell's context menu, and the ✕ on its
+ * badge) and "Clear the queue" (the notebook toolbar, see
+ * schema/queue-actions.json) for the current notebook, also in the palette.
+ *
+ * There is no second interrupt button: JupyterLab's own ■ interrupts the
+ * kernel, and the server's queue follows stop-on-error (the interrupted cell
+ * fails, the cells queued after it are cancelled).
  */
 export const queueActionsPlugin: JupyterFrontEndPlugin<void> = {
   id: 'jupyter-canvas:queue-actions',
-  description: 'Interrupt the running cell and clear the queue of a notebook.',
+  description: 'Cancel one cell, or clear the queue of a notebook.',
   autoStart: true,
   requires: [INotebookTracker, IQueueService],
   optional: [ICommandPalette, ITranslator],
@@ -55,46 +61,46 @@ export const queueActionsPlugin: JupyterFrontEndPlugin<void> = {
     const trans = (translator ?? nullTranslator).load(TRANSLATION_DOMAIN);
     const current = () => notebooks.currentWidget;
     const isEnabled = () => current() !== null;
+    // The live entry of the active cell of the current notebook, if any.
+    const activeEntry = () => {
+      const panel = current();
+      const cell = panel?.content.activeCell;
+      if (!panel || !cell || cell.model.type !== 'code') {
+        return undefined;
+      }
+      const entry = queue.store.cellEntry(panel.context.path, cell.model.id);
+      return entry && !isTerminal(entry.state) ? entry : undefined;
+    };
 
-    app.commands.addCommand(QueueCommandIDs.interrupt, {
-      label: args =>
-        args.toolbar
-          ? trans.__('Interrupt cell')
-          : trans.__('Interrupt the Running Cell'),
+    app.commands.addCommand(QueueCommandIDs.cancelCell, {
+      label: trans.__('Cancel Cell'),
       caption: trans.__(
-        'Cancel the cell the server runs for this notebook (its kernel is interrupted); queued cells stay queued'
+        'Cancel the active cell only: a queued cell leaves the queue, a running one is interrupted; the cells queued after it still run'
       ),
-      describedBy: TOOLBAR_ARGS,
-      isEnabled,
+      describedBy: { args: { type: 'object', properties: {} } },
+      isEnabled: () => activeEntry() !== undefined,
+      isVisible: () => current() !== null,
       execute: async () => {
-        const panel = current();
-        const kernelId = panel?.sessionContext.session?.kernel?.id;
-        if (!panel || !kernelId) {
+        const entry = activeEntry();
+        if (!entry) {
+          Notification.info(trans.__('This cell is not queued or running.'), {
+            autoClose: 3000
+          });
           return;
         }
         try {
-          let running = queue.store.runningEntry(kernelId);
-          if (!running) {
-            const listed = await queue.client.list({
-              kernelId,
-              states: ['running', 'awaiting_input']
-            });
-            queue.store.applyEntries(listed);
-            running = listed[0];
-          }
-          if (!running) {
-            Notification.info(trans.__('Nothing is running on this kernel.'), {
-              autoClose: 3000
-            });
-            return;
-          }
-          queue.store.applyEntries([await queue.client.cancel(running.id)]);
+          await queue.cancel(entry.id);
         } catch (reason) {
           Notification.error(
-            trans.__('Could not interrupt: %1', errorText(reason))
+            trans.__('Could not cancel: %1', errorText(reason))
           );
         }
       }
+    });
+    app.contextMenu.addItem({
+      command: QueueCommandIDs.cancelCell,
+      selector: '.jp-Notebook .jp-CodeCell',
+      rank: 12
     });
 
     app.commands.addCommand(QueueCommandIDs.clearQueue, {
@@ -136,7 +142,7 @@ export const queueActionsPlugin: JupyterFrontEndPlugin<void> = {
 
     if (palette) {
       const category = trans.__('Notebook Operations');
-      palette.addItem({ command: QueueCommandIDs.interrupt, category });
+      palette.addItem({ command: QueueCommandIDs.cancelCell, category });
       palette.addItem({ command: QueueCommandIDs.clearQueue, category });
     }
   }

@@ -4,6 +4,7 @@ import {
   IEntry,
   IKernelStatus,
   isTerminal,
+  KernelLifeStatus,
   EntryState,
   QueueEvent
 } from '../contract';
@@ -33,6 +34,23 @@ function progress(state: EntryState): number {
   }
 }
 
+/**
+ * A kernel death the page saw: why, as what status, and when.
+ */
+export interface IKernelCrash {
+  reason: string;
+  status: KernelLifeStatus;
+  at: Date;
+}
+
+/**
+ * Statuses of a kernel whose process died (and maybe restarts).
+ */
+const CRASHED: ReadonlySet<KernelLifeStatus> = new Set<KernelLifeStatus>([
+  'dead',
+  'autorestarting'
+]);
+
 function cellKey(path: string, cellId: string): string {
   return `${path}\u0000${cellId}`;
 }
@@ -52,6 +70,7 @@ function timeOf(stamp: string | null | undefined): number {
 export class QueueStore implements IDisposable {
   constructor(options: QueueStore.IOptions = {}) {
     this._maxFinished = options.maxFinished ?? 2000;
+    this._now = options.now ?? Date.now;
   }
 
   /**
@@ -83,6 +102,16 @@ export class QueueStore implements IDisposable {
   }
 
   /**
+   * A mark of what the store knows now. Read it before sending a request and
+   * pass it with the answer (`applyEntries(answer, asOf)`): what the store
+   * learnt after the mark (from events, mostly) wins over the answer, which
+   * may be older, unless the answer is further along.
+   */
+  get clock(): number {
+    return this._clock;
+  }
+
+  /**
    * Take one frame of the events websocket into account.
    */
   applyEvent(event: QueueEvent): void {
@@ -104,11 +133,16 @@ export class QueueStore implements IDisposable {
 
   /**
    * Merge entries (from events or REST answers), never moving one backwards.
+   *
+   * `asOf` is the `clock` read when the REST request was sent: an entry the
+   * store updated since keeps its newer state unless the answer is further
+   * along (a `running` answer never hides the `awaiting_input` an event
+   * brought while the request was in flight).
    */
-  applyEntries(entries: readonly IEntry[]): void {
+  applyEntries(entries: readonly IEntry[], asOf?: number): void {
     const touched = new Map<string, Set<string>>();
     for (const entry of entries) {
-      if (this._merge(entry)) {
+      if (this._merge(entry, asOf)) {
         let ids = touched.get(entry.kernel_id);
         if (!ids) {
           ids = new Set();
@@ -126,17 +160,25 @@ export class QueueStore implements IDisposable {
    * (`GET /api/queue?kernel_id=`): entries the server no longer lists are
    * forgotten and the queue order is the listing's.
    */
-  applyKernelListing(kernelId: string, entries: readonly IEntry[]): void {
+  applyKernelListing(
+    kernelId: string,
+    entries: readonly IEntry[],
+    asOf?: number
+  ): void {
     const listed = new Set(entries.map(e => e.id));
     const touched = new Set<string>();
     for (const [id, known] of this._entries) {
-      if (known.kernel_id === kernelId && !listed.has(id)) {
+      if (
+        known.kernel_id === kernelId &&
+        !listed.has(id) &&
+        !this._newerThan(id, asOf)
+      ) {
         this._forget(id);
         touched.add(id);
       }
     }
     for (const entry of entries) {
-      if (entry.kernel_id === kernelId && this._merge(entry)) {
+      if (entry.kernel_id === kernelId && this._merge(entry, asOf)) {
         touched.add(entry.id);
       }
     }
@@ -153,15 +195,56 @@ export class QueueStore implements IDisposable {
   }
 
   /**
-   * Record a kernel's status.
+   * Record a kernel's status (`asOf`: as for `applyEntries`, a REST answer
+   * never replaces a status an event brought after the request was sent).
    */
-  applyKernelStatus(status: IKernelStatus): void {
+  applyKernelStatus(status: IKernelStatus, asOf?: number): void {
+    const key = `kernel:${status.kernel_id}`;
+    if (this._newerThan(key, asOf)) {
+      return;
+    }
     const known = this._kernels.get(status.kernel_id);
     if (known && JSON.stringify(known) === JSON.stringify(status)) {
       return;
     }
     this._kernels.set(status.kernel_id, status);
+    this._touched.set(key, ++this._clock);
+    if (status.reason && CRASHED.has(status.status)) {
+      const last = this._crashes.get(status.kernel_id);
+      if (
+        !last ||
+        last.reason !== status.reason ||
+        known?.status !== status.status
+      ) {
+        this._crashes.set(status.kernel_id, {
+          reason: status.reason,
+          status: status.status,
+          at: new Date(this._now())
+        });
+      }
+    }
     this._kernelChanged.emit(status);
+  }
+
+  /**
+   * The last time this page saw the kernel die (dead, or dying and being
+   * restarted), with the reason: kept after the kernel is back.
+   */
+  lastCrash(kernelId: string): IKernelCrash | undefined {
+    return this._crashes.get(kernelId);
+  }
+
+  /**
+   * The user answered the `input()` an entry waits on: it runs again (until
+   * the server says otherwise), so the next `input()` of the same entry is a
+   * new request.
+   */
+  inputAnswered(entryId: string): void {
+    const known = this._entries.get(entryId);
+    if (!known || known.state !== 'awaiting_input') {
+      return;
+    }
+    this.applyEntries([{ ...known, state: 'running', input_request: null }]);
   }
 
   /**
@@ -265,11 +348,17 @@ export class QueueStore implements IDisposable {
   /**
    * Merge one entry; return whether anything visible changed.
    */
-  private _merge(entry: IEntry): boolean {
+  private _merge(entry: IEntry, asOf?: number): boolean {
     const known = this._entries.get(entry.id);
     if (known) {
       if (progress(known.state) > progress(entry.state)) {
         return false; // a stale answer
+      }
+      if (
+        this._newerThan(entry.id, asOf) &&
+        progress(known.state) === progress(entry.state)
+      ) {
+        return false; // an answer older than what events said since
       }
       if (isTerminal(known.state)) {
         return false; // terminal is final
@@ -278,6 +367,7 @@ export class QueueStore implements IDisposable {
     const merged: IEntry = known ? { ...known, ...entry } : { ...entry };
     delete merged.outputs; // outputs live in the notebook, not here
     this._entries.set(entry.id, merged);
+    this._touched.set(entry.id, ++this._clock);
     this._placeInQueue(merged);
     if (merged.path !== null && merged.cell_id !== null) {
       const key = cellKey(merged.path, merged.cell_id);
@@ -326,12 +416,20 @@ export class QueueStore implements IDisposable {
     this._queues.set(entry.kernel_id, queue);
   }
 
+  /**
+   * Whether the store updated this key after the `asOf` mark.
+   */
+  private _newerThan(key: string, asOf: number | undefined): boolean {
+    return asOf !== undefined && (this._touched.get(key) ?? 0) > asOf;
+  }
+
   private _forget(id: string): void {
     const entry = this._entries.get(id);
     if (!entry) {
       return;
     }
     this._entries.delete(id);
+    this._touched.delete(id);
     const queue = this._queues.get(entry.kernel_id);
     if (queue) {
       const index = queue.indexOf(id);
@@ -382,6 +480,10 @@ export class QueueStore implements IDisposable {
   }
 
   private _maxFinished: number;
+  private _now: () => number;
+  private _clock = 0;
+  private _touched = new Map<string, number>();
+  private _crashes = new Map<string, IKernelCrash>();
   private _disposed = false;
   private _entries = new Map<string, IEntry>();
   private _finished: string[] = [];
@@ -407,5 +509,7 @@ export namespace QueueStore {
   export interface IOptions {
     /** How many finished entries to remember (oldest are forgotten first). */
     maxFinished?: number;
+    /** The clock of crash times (tests pass their own). */
+    now?: () => number;
   }
 }

@@ -74,8 +74,9 @@ export class QueueService implements IDisposable {
    */
   async syncKernel(kernelId: string): Promise<void> {
     try {
+      const asOf = this.store.clock;
       const entries = await this.client.list({ kernelId });
-      this.store.applyKernelListing(kernelId, entries);
+      this.store.applyKernelListing(kernelId, entries, asOf);
     } catch (reason) {
       console.warn(`jupyter-canvas: could not list kernel ${kernelId}`, reason);
     }
@@ -87,7 +88,8 @@ export class QueueService implements IDisposable {
    */
   async syncPath(path: string): Promise<void> {
     try {
-      this.store.applyEntries(await this.client.list({ path }));
+      const asOf = this.store.clock;
+      this.store.applyEntries(await this.client.list({ path }), asOf);
     } catch (reason) {
       console.warn(`jupyter-canvas: could not list ${path}`, reason);
     }
@@ -100,9 +102,10 @@ export class QueueService implements IDisposable {
     kernelId: string
   ): Promise<IKernelStatus | undefined> {
     try {
+      const asOf = this.store.clock;
       const status = await this.client.kernelStatus(kernelId);
-      this.store.applyKernelStatus(status);
-      return status;
+      this.store.applyKernelStatus(status, asOf);
+      return this.store.kernelStatus(kernelId);
     } catch (reason) {
       console.warn(`jupyter-canvas: no status for kernel ${kernelId}`, reason);
       return undefined;
@@ -110,17 +113,28 @@ export class QueueService implements IDisposable {
   }
 
   /**
-   * Answer the `input()` an entry waits on.
+   * Answer the `input()` an entry waits on (`POST /api/queue/<id>/input`).
+   *
+   * The entry shows running at once; the next `input()` it makes arrives as a
+   * new `awaiting_input` event, which the answer to this request (older) never
+   * hides. Rejects with the server's message if the answer was refused.
    */
   async answerInput(entryId: string, value: string): Promise<void> {
-    try {
-      this.store.applyEntries([await this.client.sendInput(entryId, value)]);
-    } catch (reason) {
-      console.warn(
-        `jupyter-canvas: the input for ${entryId} was refused`,
-        reason
-      );
-    }
+    this.store.inputAnswered(entryId);
+    const asOf = this.store.clock;
+    const entry = await this.client.sendInput(entryId, value);
+    this.store.applyEntries([entry], asOf);
+  }
+
+  /**
+   * Cancel one entry (`DELETE /api/queue/<id>`): a queued one leaves the
+   * queue, a running one is interrupted.
+   */
+  async cancel(entryId: string): Promise<IEntry> {
+    const asOf = this.store.clock;
+    const entry = await this.client.cancel(entryId);
+    this.store.applyEntries([entry], asOf);
+    return entry;
   }
 
   /**
@@ -155,8 +169,9 @@ export class QueueService implements IDisposable {
           continue;
         }
         try {
+          const asOf = this.store.clock;
           const entry = await this.client.get(entryId, POLL_WAIT_SECONDS);
-          this.store.applyEntries([entry]);
+          this.store.applyEntries([entry], asOf);
           if (isTerminal(entry.state)) {
             return;
           }

@@ -1,4 +1,5 @@
 import type { IKernelStatus } from '../contract';
+import type { IKernelCrash } from '../queue/queuestore';
 import { english, ITrans } from '../translation';
 
 /**
@@ -14,11 +15,25 @@ export interface IKernelStatusText {
 }
 
 /**
+ * A time of day, as the status bar shows it (`14:03:27`).
+ */
+function clock(at: Date): string {
+  return [at.getHours(), at.getMinutes(), at.getSeconds()]
+    .map(n => `${n}`.padStart(2, '0'))
+    .join(':');
+}
+
+/**
  * Describe a kernel's status in words; `undefined` while it is not known yet.
+ *
+ * `lastCrash` is the last death the page saw: once the kernel is back (an
+ * automatic restart), the text still says it crashed, and when, and the
+ * tooltip says why.
  */
 export function describeKernelStatus(
   status: IKernelStatus | undefined,
-  trans: ITrans = english
+  trans: ITrans = english,
+  lastCrash?: IKernelCrash
 ): IKernelStatusText {
   if (!status) {
     return {
@@ -34,6 +49,10 @@ export function describeKernelStatus(
   }
   if (status.reason) {
     text = trans.__('%1 — %2', text, status.reason);
+  }
+  const recovered = lastCrash !== undefined && !dead && !status.reason;
+  if (recovered) {
+    text = trans.__('%1 (crashed at %2)', text, clock(lastCrash.at));
   }
   const lines = [
     trans.__('Kernel %1', status.kernel_id),
@@ -52,6 +71,15 @@ export function describeKernelStatus(
   }
   if (status.last_activity) {
     lines.push(trans.__('last activity: %1', status.last_activity));
+  }
+  if (lastCrash) {
+    lines.push(
+      trans.__(
+        'last crash: %1, at %2',
+        lastCrash.reason,
+        lastCrash.at.toLocaleString()
+      )
+    );
   }
   const tone = dead
     ? 'dead'

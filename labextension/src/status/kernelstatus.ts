@@ -9,6 +9,11 @@ import { describeKernelStatus } from './describe';
 /**
  * The status bar item showing the server's view of the current kernel:
  * process status, execution state and, when it is dead, why.
+ *
+ * A kernel that died for good leaves its session (the server removes it, and
+ * the session with it): the item keeps showing that kernel, `dead` and why,
+ * until a new kernel is chosen for the session. After a crash and automatic
+ * restart it keeps the crash's time (and reason, in the tooltip).
  */
 export class KernelStatusItem extends Widget {
   constructor(queue: QueueService, trans: ITrans = english) {
@@ -55,7 +60,16 @@ export class KernelStatusItem extends Widget {
   }
 
   private _onKernelChanged(): void {
-    const id = this._session?.session?.kernel?.id ?? null;
+    const session = this._session;
+    let id = session?.session?.kernel?.id ?? null;
+    if (session) {
+      if (id === null) {
+        // No kernel now: keep the one that was there (dead, say why).
+        id = this._lastKernel.get(session) ?? null;
+      } else {
+        this._lastKernel.set(session, id);
+      }
+    }
     if (id === this._kernelId) {
       return;
     }
@@ -79,9 +93,11 @@ export class KernelStatusItem extends Widget {
       this.node.dataset.tone = 'other';
       return;
     }
+    const store = this._queue.store;
     const described = describeKernelStatus(
-      this._queue.store.kernelStatus(this._kernelId),
-      this._trans
+      store.kernelStatus(this._kernelId),
+      this._trans,
+      store.lastCrash(this._kernelId)
     );
     this.node.textContent = described.text;
     this.node.title = described.title;
@@ -93,4 +109,5 @@ export class KernelStatusItem extends Widget {
   private _session: ISessionContext | null = null;
   private _kernelId: string | null = null;
   private _tracker: IDisposable | null = null;
+  private _lastKernel = new WeakMap<ISessionContext, string>();
 }
