@@ -37,7 +37,7 @@ test.describe('Cells run through the server queue', () => {
     });
   });
 
-  test('three queued cells show running and their places; interrupt and clear queue', async ({
+  test('queued cells show their places; cancel one cell, the stock interrupt, clear the queue; reasons by display name', async ({
     page,
     request
   }) => {
@@ -46,51 +46,91 @@ test.describe('Cells run through the server queue', () => {
       {
         id: 'slow',
         source:
-          'import time\nprint("slow started", flush=True)\ntime.sleep(10)\nprint("slow done")'
+          'import time\nprint("slow started", flush=True)\ntime.sleep(20)\nprint("slow done")'
       },
       { id: 'second', source: 'print("second ran")' },
       { id: 'third', source: 'print("third ran")' }
     ]);
     await openNotebook(page, path);
+    // Who this page's user is (an anonymous user has a display name too).
+    const me = (await (await page.request.get('api/me')).json()).identity;
+    expect(me.display_name).toBeTruthy();
 
-    // Shift+Enter three times: run and advance, so three cells are queued.
-    await runWithShiftEnter(page, 0);
-    await page.keyboard.press('Shift+Enter');
-    await page.keyboard.press('Shift+Enter');
+    const queueThree = async () => {
+      // Shift+Enter three times: run and advance, so three cells are queued.
+      await runWithShiftEnter(page, 0);
+      await page.keyboard.press('Shift+Enter');
+      await page.keyboard.press('Shift+Enter');
+      await expect(badge(page, 0)).toContainText('Running');
+      await expect(badge(page, 1)).toContainText('Queued #1');
+      await expect(badge(page, 2)).toContainText('Queued #2');
+      // A kernel ignores an interrupt before the code runs: wait for it.
+      await expect(outputs(page, 0)).toContainText('slow started');
+    };
 
-    await expect(badge(page, 0)).toHaveText('Running');
-    await expect(badge(page, 1)).toHaveText('Queued #1');
-    await expect(badge(page, 2)).toHaveText('Queued #2');
+    // 1. Cancel one queued cell from its badge: only that one.
+    await queueThree();
     await expect(cell(page, 1)).toHaveClass(/jp-canvas-queued/);
+    await badge(page, 2).locator('.jp-CanvasQueueBadge-cancel').click();
+    await expect(badge(page, 2)).toContainText(
+      `Cancelled: cancelled by ${me.display_name}`
+    );
+    await expect(badge(page, 2)).not.toContainText(me.username);
+    await expect(badge(page, 1)).toContainText('Queued #1');
 
-    // "Interrupt cell" cancels the running cell only: the queue goes on.
-    // (Once the code runs: a kernel ignores an interrupt before it starts.)
-    await expect(outputs(page, 0)).toContainText('slow started');
-    await page.locator('[data-command="jupyter-canvas:interrupt"]').click();
+    // 2. JupyterLab's own interrupt keeps its meaning: the kernel is
+    // interrupted, the running cell fails, the queue behind it stops.
+    await page
+      .locator(
+        '.jp-NotebookPanel-toolbar [data-command="notebook:interrupt-kernel"]'
+      )
+      .click();
+    await expect(outputs(page, 0)).toContainText('KeyboardInterrupt');
+    await expect(badge(page, 1)).toContainText(
+      /Cancelled: an earlier cell failed: KeyboardInterrupt in cell \[\d+\]/
+    );
+    // No second interrupt button in the toolbar.
+    await expect(
+      page.locator(
+        '.jp-NotebookPanel-toolbar [data-command="jupyter-canvas:interrupt"]'
+      )
+    ).toHaveCount(0);
+    const stopped = (await queueEntries(request, path)).find(
+      e => e.cell_id === 'second' && e.state === 'cancelled'
+    );
+    const failed = (await queueEntries(request, path)).find(
+      e => e.cell_id === 'slow' && e.state === 'error'
+    );
+    expect(stopped.caused_by).toBe(failed.id);
+    expect(stopped.reason).not.toContain(failed.id);
+
+    // 3. Cancel the running cell only (its context menu): the queue goes on.
+    await queueThree();
+    await cell(page, 0).locator('.jp-InputPrompt').click({ button: 'right' });
+    await page
+      .locator('.lm-Menu-item[data-command="jupyter-canvas:cancel-cell"]')
+      .click();
     await expect(badge(page, 0)).toContainText('Cancelled');
     await expect(outputs(page, 1)).toContainText('second ran');
     await expect(outputs(page, 2)).toContainText('third ran');
     await expect(badge(page, 1)).toHaveCount(0);
     await expect(badge(page, 2)).toHaveCount(0);
-    await expect(outputs(page, 0)).toContainText('KeyboardInterrupt');
 
-    // Queue them again and clear the queue: every one is cancelled, with why.
-    await runWithShiftEnter(page, 0);
-    await page.keyboard.press('Shift+Enter');
-    await page.keyboard.press('Shift+Enter');
-    await expect(badge(page, 2)).toHaveText('Queued #2');
+    // 4. Clear the queue: every one is cancelled, with why, by display name.
+    await queueThree();
     await page.locator('[data-command="jupyter-canvas:clear-queue"]').click();
     for (const index of [0, 1, 2]) {
-      await expect(badge(page, index)).toContainText('Cancelled');
+      await expect(badge(page, index)).toContainText(
+        `queue cleared by ${me.display_name}`
+      );
     }
     const entries = await queueEntries(request, path);
     const cancelled = entries.filter(e => e.state === 'cancelled');
-    expect(cancelled.length).toBeGreaterThanOrEqual(4);
+    expect(cancelled.length).toBeGreaterThanOrEqual(5);
     for (const entry of cancelled) {
       expect(entry.reason).toBeTruthy();
+      expect(entry.reason).not.toContain(me.username);
     }
-    const reason = cancelled.find(e => e.cell_id === 'third').reason;
-    await expect(badge(page, 2)).toContainText(reason);
   });
 
   test('closing the page while a cell runs loses nothing', async ({

@@ -1,14 +1,16 @@
 import { expect, test } from '@playwright/test';
 import {
+  badge,
   createNotebook,
   kernelOf,
   openNotebook,
   outputs,
+  queueEntries,
   runWithShiftEnter,
   uniqueName
 } from './helpers';
 
-test('the kernel status item shows a dead kernel and why it died', async ({
+test('a kernel that dies for good: the status item says dead and why, the killed cell says so', async ({
   page,
   request
 }) => {
@@ -48,4 +50,36 @@ test('the kernel status item shows a dead kernel and why it died', async ({
   await expect(item).toContainText('dead');
   await expect(item).toContainText(reason);
   await expect(item).toHaveAttribute('data-tone', 'dead');
+
+  // The killed cell: the server's error with the reason, and its badge.
+  await expect(outputs(page, 1)).toContainText('DeadKernelError');
+  const killed = (await queueEntries(request, path)).find(
+    e => e.cell_id === 'kill'
+  );
+  expect(killed.state).toBe('error');
+  expect(killed.reason).toBeTruthy();
+  await expect(badge(page, 1)).toContainText(`Stopped: ${killed.reason}`);
+  await expect(badge(page, 1)).toHaveAttribute('data-state', 'killed');
+
+  // The server forgets the dead kernel and its session; the page's session
+  // loses its kernel. The item still says which kernel died and why, until a
+  // new kernel is chosen.
+  await expect
+    .poll(
+      async () => {
+        const sessions = await (await request.get('api/sessions')).json();
+        return sessions.some((s: any) => s.kernel?.id === kernelId);
+      },
+      { timeout: 30_000 }
+    )
+    .toBe(false);
+  await page.waitForFunction(
+    () =>
+      !(window as any).jupyterapp.shell.currentWidget?.sessionContext?.session
+        ?.kernel,
+    undefined,
+    { timeout: 30_000 }
+  );
+  await expect(item).toContainText('dead');
+  await expect(item).toContainText(reason);
 });
