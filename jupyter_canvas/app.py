@@ -19,6 +19,7 @@ from .queue.engine import ExecutionQueue
 from .queue.journal import EntryJournal
 from .queue.runs import RunRegistry
 from .queue.spill import SpillStore
+from .room_websocket import nodelay_rooms
 from .status.lifecycle import KernelLifecycle
 
 
@@ -133,7 +134,9 @@ class CanvasApp(ExtensionApp):
         help="Set TCP_NODELAY on jupyter_server's kernel websockets (JupyterLab's path to a "
         "kernel), so small messages are not held ~40 ms for a delayed ACK: the extension puts "
         "a subclass of jupyter_server's connection class in place that changes nothing else. "
-        "Not done when ServerApp.kernel_websocket_connection_class is configured.",
+        "Not done when ServerApp.kernel_websocket_connection_class is configured. The "
+        "collaboration rooms' websockets (where the outputs of cells the server runs reach "
+        "the page) get TCP_NODELAY too.",
     )
 
     kernel_pool = Dict(
@@ -249,6 +252,11 @@ class CanvasApp(ExtensionApp):
             self.services.kernel_pool = KernelPool(km, self.kernel_pool, log=self.log)
             self.services.kernel_pool.prepare = self.services.queue.prepare
             self.services.kernel_pool.install()
+        if self.kernel_websocket_nodelay:
+            # Outputs of cells the server runs reach the page through the rooms.
+            swapped = nodelay_rooms(serverapp.web_app)
+            if swapped:
+                self.log.info("jupyter_canvas: collaboration room websockets use TCP_NODELAY")
 
     async def stop_extension(self) -> None:
         """Cancel what is queued and close our clients, then let each concern flush.

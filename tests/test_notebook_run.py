@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -493,3 +494,49 @@ class TestLiveDocument:
             await wait_until(
                 lambda: "edited while queued" in str(peer.cell("c4")["outputs"]), 10, "output"
             )
+
+
+class TestOutputsReachThePageAtOnce:
+    """Shift-Enter to output: the first output is not held back on its way to the page."""
+
+    @pytest.fixture
+    def mode(self) -> str:
+        return "ydoc"
+
+    @pytest.fixture
+    def jp_server_config(self, jp_server_config: Any) -> Any:
+        # Outputs of a cell are written at most every 60 s: only the first may go at once.
+        jp_server_config["NotebookService"]["doc_flush_interval"] = 60.0
+        return jp_server_config
+
+    async def test_first_output_is_written_at_once_and_rooms_send_without_delay(
+        self,
+        jp_serverapp: Any,
+        api: Any,
+        ws_connect: Any,
+        jp_root_dir: Path,
+    ) -> None:
+        write_notebook(
+            jp_root_dir,
+            NOTEBOOK,
+            [code("first", "import time\nprint('first', flush=True)\ntime.sleep(40)")],
+        )
+        async with notebook_peer(api, ws_connect) as peer:
+            # The room's websocket (outputs reach JupyterLab on it) has TCP_NODELAY.
+            (ydoc_app,) = jp_serverapp.extension_manager.extension_apps["jupyter_server_ydoc"]
+            options = [
+                handler.ws_connection.stream.socket.getsockopt(
+                    socket.IPPROTO_TCP, socket.TCP_NODELAY
+                )
+                for room in ydoc_app.ywebsocket_server.rooms.values()
+                for handler in room.clients
+            ]
+            assert options and all(options), options
+            status, data = await api(
+                "POST", "api", "queue", body={"path": NOTEBOOK, "select": "all"}
+            )
+            assert status == 202
+            # Clearing the cell at its start does not count as a write of its outputs: the
+            # first output is in the document while the cell runs (else 60 s later).
+            await wait_until(lambda: "first" in str(peer.cell("first")["outputs"]), 20, "first")
+            await api("DELETE", "api", "queue", data["entries"][0]["id"])

@@ -128,8 +128,6 @@ def test_browser_ui_tests(tmp_path: Path) -> None:
         {
             "JUPYTER_CANVAS_PYTHON": sys.executable,
             "JUPYTER_CANVAS_UI_PORT": str(_free_port()),
-            # A stock JupyterLab (no jupyter_canvas) for the latency comparison.
-            "JUPYTER_CANVAS_UI_STOCK_PORT": str(_free_port()),
             "JUPYTERLAB_GALATA_ROOT_DIR": str(root),
             # Nothing of the user's own Jupyter configuration.
             "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),

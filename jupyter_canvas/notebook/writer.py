@@ -115,6 +115,11 @@ class NotebookWriter:
         sync.listener = changed
         entry.outputs.add_listener(changed)
         await self._flush(sync)
+        # The first output goes out at once: doc_flush_interval spaces writes of outputs
+        # (a burst of them), and clearing the cell at its start is not one. Counted, it
+        # held the first output of every cell back by up to the whole interval (50 ms),
+        # which is most of Shift-Enter-to-output.
+        sync.last_flush = 0.0
 
     async def cell_finished(self, entry: Entry) -> None:
         """Write the final outputs, execution count and idle state of the cell."""

@@ -1,5 +1,3 @@
-import * as fs from 'fs';
-import * as path from 'path';
 import { defineConfig } from '@playwright/test';
 
 /**
@@ -12,21 +10,6 @@ const python = process.env.JUPYTER_CANVAS_PYTHON ?? 'python3';
 // The server's log goes to a file (printed by tests/test_ui.py when a test fails).
 const serverLog =
   process.env.JUPYTER_CANVAS_UI_SERVER_LOG ?? 'test-results-server.log';
-
-/**
- * A stock JupyterLab (no jupyter_canvas) for the latency comparison
- * (tests/latency.spec.ts): its own port and configuration directory, whose
- * page config disables the jupyter-canvas JupyterLab extension.
- */
-const stockPort = Number(process.env.JUPYTER_CANVAS_UI_STOCK_PORT ?? 8889);
-const stockConfigDir = path.resolve(
-  `${process.env.JUPYTER_CONFIG_DIR ?? 'test-results-config'}-stock`
-);
-fs.mkdirSync(path.join(stockConfigDir, 'labconfig'), { recursive: true });
-fs.writeFileSync(
-  path.join(stockConfigDir, 'labconfig', 'page_config.json'),
-  JSON.stringify({ disabledExtensions: { 'jupyter-canvas': true } })
-);
 
 export default defineConfig({
   testDir: './tests',
@@ -54,22 +37,10 @@ export default defineConfig({
       ]
     }
   },
-  webServer: [
-    {
-      command: `"${python}" -m jupyter lab --config jupyter_server_test_config.py > "${serverLog}" 2>&1`,
-      url: `http://127.0.0.1:${port}/api`,
-      timeout: 120_000,
-      reuseExistingServer: false
-    },
-    {
-      command: `"${python}" -m jupyter lab --config jupyter_server_stock_config.py > "${serverLog}.stock" 2>&1`,
-      url: `http://127.0.0.1:${stockPort}/api`,
-      env: { ...process.env, JUPYTER_CONFIG_DIR: stockConfigDir } as Record<
-        string,
-        string
-      >,
-      timeout: 120_000,
-      reuseExistingServer: false
-    }
-  ]
+  webServer: {
+    command: `"${python}" -m jupyter lab --config jupyter_server_test_config.py > "${serverLog}" 2>&1`,
+    url: `http://127.0.0.1:${port}/api`,
+    timeout: 120_000,
+    reuseExistingServer: false
+  }
 });

@@ -54,8 +54,7 @@ function renderCancelButton(
   if (!button) {
     button = document.createElement('button');
     button.type = 'button';
-    button.className = CANCEL_CLASS;
-    button.textContent = '✕';
+    button.className = CANCEL_CLASS; // its ✕ is drawn by CSS: the text stays the state's
     button.addEventListener('click', event => {
       event.preventDefault();
       event.stopPropagation();

@@ -81,6 +81,17 @@ test.describe('input() through the server queue', () => {
       });
       expect(onTop).toBe(true);
       await field.click();
+      if (
+        answer.prompt === 'name? ' &&
+        process.env.JUPYTER_CANVAS_SCREENSHOT_DIR
+      ) {
+        // The README's picture of an input() (docs/screenshots/stdin.png).
+        await page.keyboard.type('Ada');
+        await cell(page, 0).screenshot({
+          path: `${process.env.JUPYTER_CANVAS_SCREENSHOT_DIR}/stdin.png`
+        });
+        await field.fill('');
+      }
       await page.keyboard.type(answer.value);
       await page.keyboard.press('Enter');
     }

@@ -1,5 +1,10 @@
 import { expect, Page, test } from '@playwright/test';
-import { cell, createNotebook, openNotebook, uniqueName } from './helpers';
+import {
+  cell,
+  createNotebook,
+  openNotebook,
+  uniqueName
+} from '../tests/helpers';
 
 /**
  * Shift-Enter to output, with jupyter_canvas (cells queued on the server,
@@ -82,22 +87,24 @@ async function timeRun(page: Page, index: number): Promise<number> {
   await page.keyboard.press('Shift+Enter');
   const elapsed = await page.evaluate(() => (window as any).__latency);
   // The run is over (execution count shown) before the next one starts.
-  await page.waitForFunction(
-    index => {
-      const notebook = (window as any).jupyterapp.shell.currentWidget.content;
-      const widget = notebook.widgets[index];
-      const prompt = widget.node.querySelector('.jp-InputPrompt');
-      return (
-        widget.model.executionCount !== null &&
-        !/\*/.test(prompt?.textContent ?? '') &&
-        !widget.node.querySelector('.jp-CanvasQueueBadge')
-      );
-    },
-    index,
-    { timeout: 30_000 }
-  ).catch(async error => {
-    throw new Error(`${error}: ${await debugCell(page, index)}`);
-  });
+  await page
+    .waitForFunction(
+      index => {
+        const notebook = (window as any).jupyterapp.shell.currentWidget.content;
+        const widget = notebook.widgets[index];
+        const prompt = widget.node.querySelector('.jp-InputPrompt');
+        return (
+          widget.model.executionCount !== null &&
+          !/\*/.test(prompt?.textContent ?? '') &&
+          !widget.node.querySelector('.jp-CanvasQueueBadge')
+        );
+      },
+      index,
+      { timeout: 30_000 }
+    )
+    .catch(async error => {
+      throw new Error(`${error}: ${await debugCell(page, index)}`);
+    });
   await page.waitForTimeout(100);
   return elapsed as number;
 }
