@@ -181,7 +181,15 @@ def canvas_rules(router: Router) -> list[tuple[re.Pattern[str], type[web.Request
 
 
 def is_ours(handler: type) -> bool:
-    return handler.__module__.startswith("jupyter_canvas")
+    """A route of the extension: its handler is ours, and not a subclass of another
+    package's handler put on that package's route (the rooms' TCP_NODELAY handler)."""
+    if not handler.__module__.startswith("jupyter_canvas"):
+        return False
+    return all(
+        base.__module__.startswith(("jupyter_canvas", "jupyter_server.", "tornado"))
+        or base.__module__ in ("builtins", "abc", "typing")
+        for base in handler.__mro__[1:]
+    )
 
 
 def implemented_methods(handler: type[web.RequestHandler]) -> set[str]:
