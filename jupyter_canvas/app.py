@@ -15,6 +15,7 @@ from .base import SERVICES_KEY
 from .events.bus import EventBus
 from .kernel_websocket import enable_nodelay
 from .kernels.pool import KernelPool
+from .queue.blobs import BlobStore
 from .queue.engine import ExecutionQueue
 from .queue.journal import EntryJournal
 from .queue.runs import RunRegistry
@@ -110,6 +111,26 @@ class CanvasApp(ExtensionApp):
         help="Most characters of one cut stream kept in full "
         "on the server (GET api/queue/<id>/streams/<index>).",
     )
+    retain_output_bytes = Int(
+        64 * 1024 * 1024,
+        config=True,
+        help="Most bytes of outputs the finished entries hold in memory; past it the oldest "
+        "finished entries are dropped from memory first (the journal still answers them). "
+        "The newest finished entry is always kept.",
+    )
+    blob_threshold_bytes = Int(
+        1024 * 1024,
+        config=True,
+        help="A rich output whose MIME bundle is larger than this (characters) is kept once "
+        "on disk, in the blob store; entries, events and the journal keep a reference "
+        "(GET api/queue/<id>/outputs/<index> answers it whole; the notebook gets it whole).",
+    )
+    blob_store_bytes = Int(
+        1024 * 1024 * 1024,
+        config=True,
+        help="Most bytes of large outputs kept on disk per server run (in the runtime "
+        "directory); past it the least recently used are removed first.",
+    )
     journal = Bool(
         True, config=True, help="Journal entries in SQLite so results answer after a restart."
     )
@@ -173,6 +194,14 @@ class CanvasApp(ExtensionApp):
             Path(serverapp.runtime_dir) / "jupyter_canvas" / "streams",
             self.stream_spill_limit,
             self.log,
+            run_id=self.run_id,
+        )
+        queue.retain_output_bytes = self.retain_output_bytes
+        queue.blobs = BlobStore(
+            Path(serverapp.runtime_dir) / "jupyter_canvas" / "blobs",
+            max_bytes=self.blob_store_bytes,
+            threshold=self.blob_threshold_bytes,
+            log=self.log,
             run_id=self.run_id,
         )
         if self.journal:
@@ -273,6 +302,8 @@ class CanvasApp(ExtensionApp):
             await self.services.queue.journal.close()
         if self.services.queue.spills is not None:
             self.services.queue.spills.close()
+        if self.services.queue.blobs is not None:
+            self.services.queue.blobs.close()
 
 
 main = launch_new_instance = CanvasApp.launch_instance

@@ -48,6 +48,9 @@ Listener = Callable[[OutputChange], None]
 SpillWriter = Callable[[str], None]
 #: Given an output's index, opens a spill and says where it can be fetched.
 SpillFactory = Callable[[int], tuple[SpillWriter, str]]
+#: Given an output's index and the output, what the list keeps of it (the output itself, or
+#: a reference to where it is kept whole: see :mod:`jupyter_canvas.queue.blobs`).
+Offload = Callable[[int, dict[str, Any]], dict[str, Any]]
 
 _CR_BS = re.compile(r"[\r\b]")
 
@@ -191,6 +194,8 @@ class OutputList:
         self.stream_cap = stream_cap
         #: Where the whole text of an over-long stream goes (None: it is only cut).
         self.spill_factory = spill_factory
+        #: What is kept of a rich output (None: it is kept whole).
+        self.offload: Offload | None = None
 
     # -- reading ---------------------------------------------------------------------
     def __len__(self) -> int:
@@ -199,6 +204,13 @@ class OutputList:
     def to_json(self) -> list[dict[str, Any]]:
         """Return the outputs as nbformat v4 dicts (a shallow copy of the list)."""
         return list(self._outputs)
+
+    def at(self, index: int) -> dict[str, Any] | None:
+        """The output at ``index`` (negative counts from the end), or None."""
+        try:
+            return self._outputs[index]
+        except IndexError:
+            return None
 
     @property
     def truncated(self) -> bool:
@@ -233,6 +245,8 @@ class OutputList:
             self.clear()
 
     def _append(self, output: dict[str, Any]) -> None:
+        if self.offload is not None:
+            output = self.offload(len(self._outputs), output)
         self._outputs.append(output)
         self._emit(OutputChange("append", len(self._outputs) - 1, output))
 
@@ -295,6 +309,8 @@ class OutputList:
             new = dict(old)
             new["data"] = content.get("data", {})
             new["metadata"] = content.get("metadata", {})
+            if self.offload is not None:
+                new = self.offload(index, new)
             self._outputs[index] = new
             self._emit(OutputChange("replace", index, new))
         return bool(indexes)

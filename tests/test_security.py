@@ -116,6 +116,9 @@ CASES: dict[tuple[str, str], Case] = {
     ("StreamHandler", "GET"): Case(
         "kernels", "read", lambda c: f"api/queue/{c.entry_id}/streams/0"
     ),
+    ("OutputHandler", "GET"): Case(
+        "kernels", "read", lambda c: f"api/queue/{c.entry_id}/outputs/0"
+    ),
     ("QueueEventsHandler", "WS"): Case("kernels", "read", lambda c: "api/queue/events"),
     ("KernelStatusListHandler", "GET"): Case("kernels", "read", lambda c: "api/kernels/status"),
     ("KernelStatusHandler", "GET"): Case(

@@ -37,6 +37,7 @@ from tornado import web
 
 from ..canvas.shared_notebook import NotebookCells, cells_of_model
 from ..outputs import OutputChange
+from ..queue.blobs import reference_of
 from ..queue.models import Entry
 from .cell_ids import normalize_model_ids, raw_needs_ids
 
@@ -183,8 +184,9 @@ class NotebookWriter:
                     sync.target = live
                     sync.reset = True
                 self._file_dirty[sync.path].pop(sync.cell_id, None)
+                whole = await self._whole_outputs(sync, live)
                 try:
-                    self._write_live(live, sync)
+                    self._write_live(live, sync, whole)
                 except Exception:
                     self.log.exception("jupyter_canvas: could not write cell %s", sync.cell_id)
             else:
@@ -200,6 +202,28 @@ class NotebookWriter:
                     sync.again = False
                     self._schedule(sync)
 
+    async def _whole(self, output: dict[str, Any]) -> dict[str, Any]:
+        """The whole output a blob reference stands for (the output itself otherwise)."""
+        blobs = self.service.queue.blobs
+        if blobs is None or reference_of(output) is None:
+            return output
+        return await blobs.whole(output)
+
+    async def _whole_outputs(self, sync: CellSync, live: Any) -> dict[int, dict[str, Any]]:
+        """The whole outputs, by index, of the references among the cell's outputs that
+        the next live write may write (read from the blob store before the write)."""
+        outputs = sync.entry.outputs.to_json()
+        rewrite = sync.reset or live is not sync.target
+        written = sync.written
+        whole: dict[int, dict[str, Any]] = {}
+        for index, output in enumerate(outputs):
+            if reference_of(output) is None:
+                continue
+            if not rewrite and index < len(written) and written[index] is output:
+                continue
+            whole[index] = await self._whole(output)
+        return whole
+
     # -- the live document ---------
     def _find_cell(self, live: Any, sync: CellSync) -> Map | None:
         cells = live.ycells
@@ -212,9 +236,12 @@ class NotebookWriter:
                 return ycell  # type: ignore[no-any-return]
         return None
 
-    def _write_live(self, live: Any, sync: CellSync) -> None:
+    def _write_live(
+        self, live: Any, sync: CellSync, whole: dict[int, dict[str, Any]] | None = None
+    ) -> None:
         entry = sync.entry
         outputs = entry.outputs.to_json()
+        whole = whole or {}
         with live.ydoc.transaction(origin=WRITER_ORIGIN):
             ycell = self._find_cell(live, sync)
             if ycell is None:
@@ -224,7 +251,7 @@ class NotebookWriter:
                 return
             youtputs = ycell.get("outputs")
             if sync.settled:
-                self._update_settled(sync, youtputs, outputs)
+                self._update_settled(sync, youtputs, outputs, whole)
                 return
             if not isinstance(youtputs, Array):
                 youtputs = ycell["outputs"] = Array()
@@ -238,9 +265,9 @@ class NotebookWriter:
                 if index < len(written):
                     if output is written[index]:
                         continue
-                    _update_youtput(youtputs[index], written[index], output)
+                    _update_youtput(youtputs[index], written[index], whole.get(index, output))
                 else:
-                    youtputs.append(_make_youtput(output))
+                    youtputs.append(_make_youtput(whole.get(index, output)))
             sync.written = outputs
             if ycell.get("execution_count") != entry.execution_count:
                 ycell["execution_count"] = entry.execution_count
@@ -252,7 +279,13 @@ class NotebookWriter:
                 if ymetadata.get("execution") != timing:
                     ymetadata["execution"] = timing
 
-    def _update_settled(self, sync: CellSync, youtputs: Any, outputs: list[dict[str, Any]]) -> None:
+    def _update_settled(
+        self,
+        sync: CellSync,
+        youtputs: Any,
+        outputs: list[dict[str, Any]],
+        whole: dict[int, dict[str, Any]],
+    ) -> None:
         """Apply display updates to a finished cell's outputs, in place."""
         if not isinstance(youtputs, Array) or len(youtputs) != len(outputs):
             # A peer cleared or changed the outputs: they are theirs now; stop following.
@@ -266,7 +299,7 @@ class NotebookWriter:
                 continue  # only display outputs change once the cell finished
             if index < len(written) and output is written[index]:
                 continue
-            _update_youtput(youtputs[index], output, output)
+            _update_youtput(youtputs[index], output, whole.get(index, output))
         sync.written = outputs
 
     # -- widget state ---------
@@ -379,7 +412,7 @@ class NotebookWriter:
         # Each save of a notebook nobody has open carries its kernel's widgets, as nbclient's.
         widgets = self.service.queue.widget_state(kernel_id)
 
-        def apply(notebook: Any) -> bool:
+        async def apply(notebook: Any) -> bool:
             # Applied by cell id onto the notebook as it is on disk now (again when it
             # changed under us): a cell deleted meanwhile keeps its outputs only in the API.
             changed = False
@@ -387,7 +420,9 @@ class NotebookWriter:
                 sync = dirty.get(cell.get("id"))
                 if sync is None or cell.cell_type != "code":
                     continue
-                cell.outputs = [nbformat.from_dict(o) for o in sync.entry.outputs.to_json()]
+                # Large outputs are kept whole only in the blob store: the file gets them whole.
+                outputs = [await self._whole(o) for o in sync.entry.outputs.to_json()]
+                cell.outputs = [nbformat.from_dict(o) for o in outputs]
                 cell.execution_count = sync.entry.execution_count
                 timing = self._timing(sync.entry)
                 if timing is not None:

@@ -27,6 +27,7 @@ from ..events.bus import EventBus
 from ..kernel_messages import decode_message, fresh_session
 from ..outputs import OUTPUT_MSG_TYPES, message_to_output
 from ..status import lifecycle as lc
+from .blobs import BlobStore, outputs_size
 from .gateway import (
     GatewayConnections,
     GatewayKernelGone,
@@ -814,6 +815,11 @@ class ExecutionQueue:
         self.spills: SpillStore | None = None
         #: Journals entries so they answer after a restart (None: no journal).
         self.journal: EntryJournal | None = None
+        #: Keeps large outputs on disk; entries keep references (None: kept whole).
+        self.blobs: BlobStore | None = None
+        #: Most bytes of outputs the finished entries hold in memory (the newest is kept).
+        self.retain_output_bytes = 64 * 1024 * 1024
+        self._retained_bytes: dict[str, int] = {}
         self._kernels: dict[str, KernelQueue] = {}
         self._live: dict[str, Entry] = {}
         self._retained: OrderedDict[str, Entry] = OrderedDict()
@@ -994,6 +1000,8 @@ class ExecutionQueue:
         for entry in entries:
             if self.spills is not None and entry.outputs.spill_factory is None:
                 entry.outputs.spill_factory = self.spills.factory(entry.id)
+            if self.blobs is not None and entry.outputs.offload is None:
+                entry.outputs.offload = self.blobs.offloader(entry.id)
             self._live[entry.id] = entry
             queue.pending.append(entry)
             self._transition(entry, None)
@@ -1200,6 +1208,7 @@ class ExecutionQueue:
     def _finished(self, entry: Entry, previous: EntryState) -> None:
         self._live.pop(entry.id, None)
         self._retained[entry.id] = entry
+        self._retained_bytes[entry.id] = outputs_size(entry.outputs.to_json())
         self._transition(entry, previous)
         entry.mark_finished()
         bridge = self.cell_bridge if entry.path else None
@@ -1227,6 +1236,8 @@ class ExecutionQueue:
                     "data": content.get("data", {}),
                     "metadata": content.get("metadata", {}),
                 }
+            if self.blobs is not None:  # a large output: the event carries its reference
+                output = self.blobs.event_output(entry.outputs.at(-1), output)
             transient = content.get("transient")
             if transient:
                 output["transient"] = transient
@@ -1268,6 +1279,14 @@ class ExecutionQueue:
                 if oldest.finished_at is not None and oldest.finished_at >= horizon:
                     break
                 dropped.append(retained.popitem(last=False)[0])
+        sizes = self._retained_bytes
+        for entry_id in dropped:
+            sizes.pop(entry_id, None)
+        total = sum(sizes.values())
+        while total > self.retain_output_bytes and len(retained) > 1:
+            entry_id = retained.popitem(last=False)[0]
+            total -= sizes.pop(entry_id, 0)
+            dropped.append(entry_id)
         if self.spills is not None:
             for entry_id in dropped:
                 self.spills.forget(entry_id)

@@ -10,6 +10,7 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 
 from ..base import CanvasAPIHandler, normalize_path
+from .blobs import encode, reference_of
 from .engine import EntryNotFound, QueueError
 from .models import Entry, EntryState
 from .runs import RunNotFound, cell_names
@@ -377,6 +378,59 @@ class StreamHandler(QueueAPIHandler):
         self.finish()
 
 
+class OutputHandler(QueueAPIHandler):
+    """``/api/queue/<id>/outputs/<index>``: one output of an entry, whole.
+
+    A large output is kept once on disk (see :mod:`jupyter_canvas.queue.blobs`) and the
+    entry holds a reference to it: this answers the whole output, as stored.
+    """
+
+    @web.authenticated
+    @authorized("read")
+    async def get(self, entry_id: str, index: str) -> None:
+        """Answer the output (nbformat JSON), its large MIME values whole."""
+        if not index.isdigit():
+            raise web.HTTPError(
+                400, f"the output index must be a whole number from 0, got {index!r}"
+            )
+        queue = self.services.queue
+        try:
+            outputs = queue.get(entry_id).outputs.to_json()
+        except EntryNotFound as err:
+            outputs = (await self.journaled(entry_id, err)).get("outputs") or []
+        position = int(index)
+        if position >= len(outputs):
+            raise web.HTTPError(
+                404, f"entry {entry_id} has {len(outputs)} output(s): there is no output {index}"
+            )
+        output = outputs[position]
+        self.set_header("Content-Type", "application/json")
+        ref = reference_of(output)
+        if ref is None:
+            self.finish(encode(output))
+            return
+        blobs = queue.blobs
+        path = await blobs.path_of(ref["blob"]) if blobs is not None else None
+        if path is None:
+            raise web.HTTPError(
+                404,
+                f"output {index} of entry {entry_id} is no longer kept: the server run that "
+                "stored it stopped, or the blob store removed it to stay within "
+                "CanvasApp.blob_store_bytes",
+            )
+        try:
+            handle = await asyncio.to_thread(path.open, "rb")
+        except OSError:
+            raise web.HTTPError(
+                404, f"output {index} of entry {entry_id} is no longer kept"
+            ) from None
+        with handle:
+            while chunk := await asyncio.to_thread(handle.read, 1 << 20):
+                self.write(chunk)
+                await self.flush()
+        self.finish()
+
+
 class RunHandler(LongPoll):
     """``/api/queue/runs/<run_id>``: the RunReport of one request (see ``queue/runs.py``)."""
 
@@ -406,5 +460,6 @@ default_handlers = [
     (r"/api/queue/runs/(?P<run_id>[^/]+)/?", RunHandler),
     (rf"/api/queue/{_ENTRY}/input/?", InputHandler),
     (rf"/api/queue/{_ENTRY}/streams/(?P<index>[^/]+)/?", StreamHandler),
+    (rf"/api/queue/{_ENTRY}/outputs/(?P<index>[^/]+)/?", OutputHandler),
     (rf"/api/queue/{_ENTRY}/?", EntryHandler),
 ]
