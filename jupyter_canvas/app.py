@@ -115,7 +115,7 @@ class CanvasApp(ExtensionApp):
         64 * 1024 * 1024,
         config=True,
         help="Most bytes of outputs the finished entries hold in memory; past it the oldest "
-        "finished entries are dropped from memory first (the journal still answers them). "
+        "finished entries are no longer retained first, as past retain_finished. "
         "The newest finished entry is always kept.",
     )
     blob_threshold_bytes = Int(
