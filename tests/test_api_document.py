@@ -22,6 +22,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from openapi_spec_validator import validate as validate_openapi
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
+from route_support import is_ours
 from tornado import web
 from tornado.routing import PathMatches, Router, Rule
 from tornado.websocket import WebSocketHandler
@@ -178,18 +179,6 @@ def canvas_rules(router: Router) -> list[tuple[re.Pattern[str], type[web.Request
 
     walk(router.rules)  # type: ignore[attr-defined]
     return found
-
-
-def is_ours(handler: type) -> bool:
-    """A route of the extension: its handler is ours, and not a subclass of another
-    package's handler put on that package's route (the rooms' TCP_NODELAY handler)."""
-    if not handler.__module__.startswith("jupyter_canvas"):
-        return False
-    return all(
-        base.__module__.startswith(("jupyter_canvas", "jupyter_server.", "tornado"))
-        or base.__module__ in ("builtins", "abc", "typing")
-        for base in handler.__mro__[1:]
-    )
 
 
 def implemented_methods(handler: type[web.RequestHandler]) -> set[str]:

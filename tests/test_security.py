@@ -24,6 +24,7 @@ from urllib.parse import quote, urlencode
 import nbformat
 import pytest
 from jupyter_server.auth.authorizer import Authorizer
+from route_support import is_ours
 from test_canvas_support import (  # noqa: F401  (fixtures)
     canvas_manager,
     code,
@@ -54,7 +55,7 @@ def canvas_routes(serverapp: Any) -> list[tuple[str, type]]:
             target = rule.target
             if isinstance(target, Router):
                 walk(target)
-            elif isinstance(target, type) and target.__module__.startswith("jupyter_canvas"):
+            elif isinstance(target, type) and is_ours(target):
                 found.append((rule.matcher.regex.pattern, target))
 
     walk(serverapp.web_app.default_router)
