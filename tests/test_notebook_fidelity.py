@@ -5,26 +5,33 @@ Every test runs with jupyter_server_ydoc enabled and disabled, except those that
 peer in the live document.
 """
 
+# Fixtures are imported from test_notebook_run, so their names are "redefined" here.
+# ruff: noqa: F811
+
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import nbformat
 import pytest
 from test_canvas_support import (
-    CANVAS_EXTENSIONS,
     canvas_server_config,
     code,
     wait_until,
     write_notebook,
 )
-from test_notebook_run import NOTEBOOK, notebook_peer, read_disk, run_cells
-from tornado.httpclient import HTTPRequest
-from tornado.websocket import websocket_connect
+from test_notebook_run import (  # noqa: F401  (fixtures used by name)
+    NOTEBOOK,
+    canvas_extensions,
+    mode,
+    notebook_peer,
+    read_disk,
+    run_cells,
+    ws_connect,
+)
 from traitlets.config import Config
 
 TIMING_KEYS = [
@@ -34,25 +41,6 @@ TIMING_KEYS = [
     "shell.execute_reply",
     "iopub.status.idle",
 ]
-
-
-@pytest.fixture(params=["ydoc", "file"])
-def mode(request: Any) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def canvas_extensions(mode: str) -> dict[str, bool]:
-    return dict(CANVAS_EXTENSIONS) if mode == "ydoc" else {"jupyter_canvas": True}
-
-
-@pytest.fixture
-def ws_connect(jp_fetch: Any, jp_http_port: int, jp_base_url: str, jp_auth_header: Any) -> Any:
-    async def connect(path: str, params: dict[str, str]) -> Any:
-        url = f"ws://localhost:{jp_http_port}{jp_base_url}{path}?{urlencode(params)}"
-        return await websocket_connect(HTTPRequest(url, headers=jp_auth_header))
-
-    return connect
 
 
 @pytest.fixture
